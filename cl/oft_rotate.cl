@@ -1,0 +1,72 @@
+/* oft_rotate.cl: the OFT block transform y = x . BD(R), row vector times each block's R (SPEC 3.6).
+ *
+ * Build parameters (-D):
+ *   OFT_BLOCK     block size b (1..512)
+ *   OFT_VEC       output columns per work-item: 1, 2 or 4 (must divide OFT_BLOCK)
+ *   OFT_X_HALF    1: x and y are fp16 in memory (vload_half / vstore_half_rte), math in fp32
+ * Launch: global = (ceil(d / OFT_VEC) rounded up to the work-group size, rows), local = (WG, 1).
+ */
+#ifndef OFT_BLOCK
+#error "OFT_BLOCK must be defined"
+#endif
+#ifndef OFT_VEC
+#define OFT_VEC 1
+#endif
+#ifndef OFT_X_HALF
+#define OFT_X_HALF 0
+#endif
+
+#if OFT_X_HALF
+#define X_TYPE half
+#define LOAD_X(p, i) vload_half((i), (p))
+#else
+#define X_TYPE float
+#define LOAD_X(p, i) ((p)[i])
+#endif
+
+#if OFT_VEC == 4
+#define ACC_TYPE float4
+#define LOAD_R(p, i) vload4(0, (p) + (i))
+#elif OFT_VEC == 2
+#define ACC_TYPE float2
+#define LOAD_R(p, i) vload2(0, (p) + (i))
+#else
+#define ACC_TYPE float
+#define LOAD_R(p, i) ((p)[i])
+#endif
+
+/* x, y: [rows][d] with d = blocks * OFT_BLOCK; R: [R_rows][OFT_BLOCK][OFT_BLOCK]
+ * (R_rows = 1 when share != 0). y may not alias x. */
+__kernel void oft_rotate(__global const X_TYPE *x, __global X_TYPE *y, __global const float *R,
+                         uint rows, uint d, uint share)
+{
+  const uint col = (uint)get_global_id(0) * OFT_VEC;
+  const uint row = (uint)get_global_id(1);
+  if (col >= d || row >= rows) return;
+  const uint blk = col / OFT_BLOCK;
+  const uint c = col - blk * OFT_BLOCK;
+  __global const X_TYPE *xb = x + (size_t)row * d + (size_t)blk * OFT_BLOCK;
+  __global const float *Rb = R + (share ? (size_t)0 : (size_t)blk * OFT_BLOCK * OFT_BLOCK) + c;
+  ACC_TYPE acc = (ACC_TYPE)(0.0f);
+  for (uint k = 0; k < OFT_BLOCK; k++)
+    acc = fma((ACC_TYPE)(LOAD_X(xb, k)), LOAD_R(Rb, (size_t)k * OFT_BLOCK), acc);
+
+  __global X_TYPE *yo = y + (size_t)row * d + col;
+#if OFT_X_HALF
+#if OFT_VEC == 4
+  vstore_half4_rte(acc, 0, yo);
+#elif OFT_VEC == 2
+  vstore_half2_rte(acc, 0, yo);
+#else
+  vstore_half_rte(acc, 0, yo);
+#endif
+#else
+#if OFT_VEC == 4
+  vstore4(acc, 0, yo);
+#elif OFT_VEC == 2
+  vstore2(acc, 0, yo);
+#else
+  *yo = acc;
+#endif
+#endif
+}

@@ -1,0 +1,267 @@
+/* oftawq.h: public API of liboftawq - OFT adapters on AWQ 4-bit linear layers, on OpenCL devices. */
+#ifndef OFTAWQ_H
+#define OFTAWQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oftawq_version.h"
+
+#if defined(OFTAWQ_STATIC)
+#  define OFTAWQ_API
+#elif defined(_WIN32)
+#  if defined(OFTAWQ_BUILDING)
+#    define OFTAWQ_API __declspec(dllexport)
+#  else
+#    define OFTAWQ_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define OFTAWQ_API __attribute__((visibility("default")))
+#else
+#  define OFTAWQ_API
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#  define OFTAWQ_NODISCARD __attribute__((warn_unused_result))
+#else
+#  define OFTAWQ_NODISCARD
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*-*****************************************************************
+ *  Introduction
+ *
+ *  liboftawq runs OFT (orthogonal fine-tuning) adapters, as trained with
+ *  Hugging Face PEFT, in front of AWQ 4-bit quantized linear layers
+ *  (AutoAWQ "GEMM" layout) on an OpenCL 1.2+ device. It computes the same
+ *  numbers as PEFT's AwqOFTLinear.
+ *
+ *  Conventions
+ *  - Every function that can fail returns an oftawq_status: OFTAWQ_OK (0),
+ *    a negative error, or (for the dispatch factory only) the positive
+ *    OFTAWQ_NOT_APPLICABLE. Outputs go through pointer arguments and are set
+ *    to a defined value (NULL / 0) on failure.
+ *  - Handles are opaque; every *_create has a *_destroy that accepts NULL.
+ *  - Structs that may grow start with a `size` field; fill them with their
+ *    *_init() function before setting fields.
+ *  - The library never aborts, exits or prints. Details of the last error
+ *    (file, tensor, shape, OpenCL code, compiler log) are kept per context:
+ *    oftawq_context_last_error(). Warnings go to an optional log callback.
+ *
+ *  Threads
+ *  An oftawq_context, and every object created from it, is not thread-safe:
+ *  use it from one thread at a time. Distinct contexts may be used
+ *  concurrently from different threads.
+ *******************************************************************/
+
+/*-*****************************************************************
+ *  Status codes
+ *******************************************************************/
+
+/* One list yields the enum, oftawq_status_name() and oftawq_status_message(). */
+#define OFTAWQ_STATUS_LIST(X)                                                             \
+  X(OK,                    0, "success")                                                  \
+  X(NOT_APPLICABLE,        1, "the target is not an AWQ GEMM layer; no layer was made")   \
+  X(E_INVALID_ARGUMENT,   -1, "invalid argument")                                         \
+  X(E_NO_DEVICE,          -2, "no OpenCL device (no platform, no matching device or no OpenCL library)") \
+  X(E_OUT_OF_MEMORY,      -3, "out of host memory")                                       \
+  X(E_DEVICE_MEMORY,      -4, "out of device memory")                                     \
+  X(E_BUILD,              -5, "OpenCL program build failed")                              \
+  X(E_OPENCL,             -6, "OpenCL runtime error")                                     \
+  X(E_IO,                 -7, "file input/output error")                                  \
+  X(E_FORMAT,             -8, "malformed file or tensor")                                 \
+  X(E_UNSUPPORTED,        -9, "unsupported format, layer kind or configuration")          \
+  X(E_INCOMPATIBLE_VERSION, -10, "incompatible producer version")                         \
+  X(E_NOT_FOUND,         -11, "not found")                                                \
+  X(E_EXISTS,            -12, "already exists")                                           \
+  X(E_DEVICE_UNSUPPORTED, -13, "the device lacks a required OpenCL capability")           \
+  X(E_MERGE_REFUSED,     -14, "merging OFT into AWQ weights is not possible")             \
+  X(E_INTERNAL,          -15, "internal error")
+
+typedef enum oftawq_status {
+#define OFTAWQ_STATUS_ENUM_(name, value, message) OFTAWQ_##name = value,
+  OFTAWQ_STATUS_LIST(OFTAWQ_STATUS_ENUM_)
+#undef OFTAWQ_STATUS_ENUM_
+  OFTAWQ_STATUS_LAST_ = -15
+} oftawq_status;
+
+/*! oftawq_status_name() :
+ *  @return : the enum name without prefix ("OK", "E_BUILD"...); "UNKNOWN" for
+ *            a value not in the list. Never NULL, static storage. */
+OFTAWQ_API const char *oftawq_status_name(oftawq_status status);
+
+/*! oftawq_status_message() :
+ *  @return : a one-line English description; "unknown status" for a value not
+ *            in the list. Never NULL, static storage. */
+OFTAWQ_API const char *oftawq_status_message(oftawq_status status);
+
+/*-*****************************************************************
+ *  Version
+ *******************************************************************/
+
+/*! oftawq_version() : @return : OFTAWQ_VERSION_HEX of the library at run time. */
+OFTAWQ_API unsigned oftawq_version(void);
+/*! oftawq_version_string() : @return : "MAJOR.MINOR.PATCH" of the library at run time. */
+OFTAWQ_API const char *oftawq_version_string(void);
+
+/*-*****************************************************************
+ *  Logging
+ *******************************************************************/
+
+typedef enum oftawq_log_level {
+  OFTAWQ_LOG_ERROR = 0,
+  OFTAWQ_LOG_WARNING = 1,
+  OFTAWQ_LOG_INFO = 2,
+  OFTAWQ_LOG_DEBUG = 3
+} oftawq_log_level;
+
+/* Receives one message (no trailing newline). `message` is valid only during the call. */
+typedef void (*oftawq_log_fn)(void *user, oftawq_log_level level, const char *message);
+
+/*-*****************************************************************
+ *  Devices
+ *******************************************************************/
+
+#define OFTAWQ_INFO_STRING 256
+
+/* Capabilities of one OpenCL device. Strings are NUL-terminated, truncated if longer. */
+typedef struct oftawq_device_info {
+  size_t size;                          /* sizeof(oftawq_device_info), set by _init */
+  unsigned platform_index;              /* the P of a "P:D" selector */
+  unsigned device_index;                /* the D of a "P:D" selector */
+  char platform_name[OFTAWQ_INFO_STRING];
+  char platform_version[OFTAWQ_INFO_STRING];
+  char name[OFTAWQ_INFO_STRING];
+  char vendor[OFTAWQ_INFO_STRING];
+  char version[OFTAWQ_INFO_STRING];     /* CL_DEVICE_VERSION */
+  char driver_version[OFTAWQ_INFO_STRING];
+  char opencl_c_version[OFTAWQ_INFO_STRING];
+  int opencl_c_major, opencl_c_minor;   /* parsed from opencl_c_version */
+  int is_gpu, is_cpu;
+  int has_fp16;                         /* cl_khr_fp16: half arithmetic */
+  int has_fp64;
+  int has_subgroups;                    /* cl_khr_subgroups / cl_intel_subgroups / OpenCL 2.1+ */
+  int unified_memory;                   /* CL_DEVICE_HOST_UNIFIED_MEMORY */
+  int local_mem_is_local;               /* dedicated local memory (not emulated in global) */
+  uint64_t local_mem_size;
+  uint64_t global_mem_size;
+  uint64_t max_alloc_size;
+  size_t max_work_group_size;
+  unsigned compute_units;
+} oftawq_device_info;
+
+OFTAWQ_API void oftawq_device_info_init(oftawq_device_info *info);
+
+/*! oftawq_device_list() :
+ *  Enumerates every device of every OpenCL platform.
+ *  @infos    : array of `capacity` entries, each initialised with _init (may be NULL if capacity is 0).
+ *  @count    : receives the total number of devices (may exceed capacity; only the
+ *              first `capacity` are written).
+ *  @opencl_library : builds with --enable-opencl-dlopen: path or soname of the
+ *              OpenCL library (NULL: $OFTAWQ_OPENCL_LIBRARY, then the usual vendor
+ *              paths); ignored otherwise.
+ *  @return : OFTAWQ_OK, or OFTAWQ_E_NO_DEVICE when there is no OpenCL library or platform
+ *            (then *count = 0). */
+OFTAWQ_API oftawq_status oftawq_device_list(const char *opencl_library, oftawq_device_info *infos,
+                                            size_t capacity, size_t *count);
+
+/*-*****************************************************************
+ *  Context
+ *******************************************************************/
+
+typedef struct oftawq_context oftawq_context;
+
+typedef struct oftawq_context_options {
+  size_t size;                /* sizeof(oftawq_context_options), set by _init */
+  /* Device selector: "cpu", "gpu", "P:D" (platform and device index), or a
+   * case-insensitive substring of the device name. NULL or "": $OFTAWQ_DEVICE,
+   * and if that is unset, the first GPU, else the first device. */
+  const char *device;
+  /* Folder for compiled program binaries and tuning results. NULL or "":
+   * memory only. oftawq_cache_dir_default() gives the usual folder. The
+   * folder is created if missing; if it cannot be written the context
+   * warns and keeps its caches in memory. Copied at creation. */
+  const char *cache_dir;
+  int profiling;              /* non-zero: the queue records profiling events (benchmarks) */
+  oftawq_log_fn log;          /* NULL: warnings are dropped */
+  void *log_user;
+  const char *opencl_library; /* see oftawq_device_list(); ignored unless built with dlopen */
+} oftawq_context_options;
+
+/*! oftawq_context_options_init() : fills the defaults (all NULL / 0) and `size`. */
+OFTAWQ_API void oftawq_context_options_init(oftawq_context_options *options);
+
+/*! oftawq_context_create() :
+ *  Selects a device, creates an OpenCL context and an in-order queue on it.
+ *  @options : may be NULL for the defaults.
+ *  @out     : receives the new context (caller owns; oftawq_context_destroy), NULL on failure.
+ *  @return  : OFTAWQ_OK; OFTAWQ_E_NO_DEVICE when there is no OpenCL library, no
+ *             platform or no device matching the selector (the detail goes to the
+ *             log callback at OFTAWQ_LOG_ERROR, since there is no context to hold it);
+ *             OFTAWQ_E_OPENCL, OFTAWQ_E_OUT_OF_MEMORY, OFTAWQ_E_INVALID_ARGUMENT. */
+OFTAWQ_API OFTAWQ_NODISCARD oftawq_status oftawq_context_create(const oftawq_context_options *options,
+                                                                oftawq_context **out);
+
+/*! oftawq_context_destroy() : releases the context and its caches; NULL is a no-op.
+ *  Every object created from the context must be destroyed first. */
+OFTAWQ_API void oftawq_context_destroy(oftawq_context *ctx);
+
+/*! oftawq_context_last_error() :
+ *  @return : the detail of the last error on this context (may span several
+ *            lines when it carries a compiler log); "" if none. Owned by the
+ *            context, valid until the next call on it. Never NULL (also for a NULL ctx). */
+OFTAWQ_API const char *oftawq_context_last_error(const oftawq_context *ctx);
+
+/*! oftawq_context_device_info() : copies the capabilities of the context's device. */
+OFTAWQ_API oftawq_status oftawq_context_device_info(const oftawq_context *ctx, oftawq_device_info *info);
+
+/*! oftawq_context_cache_dir() :
+ *  @return : the folder the context caches into, or NULL when it caches in memory only
+ *            (none was given, or it could not be written). Owned by the context. */
+OFTAWQ_API const char *oftawq_context_cache_dir(const oftawq_context *ctx);
+
+/* Counters of the program cache, for tests and cold/warm start measurements. */
+typedef struct oftawq_context_stats {
+  size_t size;                       /* sizeof(oftawq_context_stats), set by _init */
+  uint64_t programs_from_source;     /* compiled from OpenCL C */
+  uint64_t programs_from_binary;     /* loaded from the persistent binary cache */
+  uint64_t programs_from_memory;     /* found already built in this context */
+  uint64_t binaries_rejected;        /* cache entries found corrupt, truncated or foreign */
+  uint64_t binaries_written;         /* cache entries written */
+} oftawq_context_stats;
+
+OFTAWQ_API void oftawq_context_stats_init(oftawq_context_stats *stats);
+OFTAWQ_API oftawq_status oftawq_context_get_stats(const oftawq_context *ctx, oftawq_context_stats *stats);
+
+/*-*****************************************************************
+ *  Cache folder
+ *******************************************************************/
+
+/*! oftawq_cache_dir_default() :
+ *  Writes the usual cache folder into `buf`: $OFTAWQ_CACHE_DIR if set and
+ *  non-empty, else $XDG_CACHE_HOME/oftawq, else $HOME/.cache/oftawq.
+ *  @return : OFTAWQ_OK; OFTAWQ_E_NOT_FOUND when none of these variables is set;
+ *            OFTAWQ_E_INVALID_ARGUMENT when `buf` is NULL or too small (then buf is ""
+ *            if capacity > 0). */
+OFTAWQ_API oftawq_status oftawq_cache_dir_default(char *buf, size_t capacity);
+
+typedef struct oftawq_cache_summary {
+  size_t size;                       /* sizeof(oftawq_cache_summary), set by _init */
+  uint64_t program_entries;          /* program binaries */
+  uint64_t program_bytes;
+} oftawq_cache_summary;
+
+OFTAWQ_API void oftawq_cache_summary_init(oftawq_cache_summary *summary);
+
+/*! oftawq_cache_summarize() : counts what a cache folder holds (a missing folder holds nothing).
+ *  @return : OFTAWQ_OK, OFTAWQ_E_INVALID_ARGUMENT, OFTAWQ_E_IO (unreadable folder). */
+OFTAWQ_API oftawq_status oftawq_cache_summarize(const char *dir, oftawq_cache_summary *summary);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OFTAWQ_H */

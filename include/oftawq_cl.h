@@ -1,0 +1,41 @@
+/* oftawq_cl.h: OpenCL interop for liboftawq - the caller's cl_context, cl_command_queue and cl_mem. */
+#ifndef OFTAWQ_CL_H
+#define OFTAWQ_CL_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#  define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+
+#include "oftawq.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*! oftawq_context_create_from_cl() :
+ *  Wraps the caller's OpenCL objects instead of creating new ones. The
+ *  context retains `context` and `queue` (clRetain*) and releases them when
+ *  destroyed; the device is the queue's device. Work is enqueued on `queue`,
+ *  which may be in-order or out-of-order (the library orders its own kernels
+ *  with events). options->device is ignored; the other options apply.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_INVALID_ARGUMENT (NULL handles, or a queue not
+ *            belonging to `context`), OFTAWQ_E_OPENCL. */
+OFTAWQ_API OFTAWQ_NODISCARD oftawq_status oftawq_context_create_from_cl(const oftawq_context_options *options,
+                                                                        cl_context context, cl_command_queue queue,
+                                                                        oftawq_context **out);
+
+/*! oftawq_context_get_cl() : the OpenCL objects a context uses (owned by the
+ *  context; retain them to keep them beyond its life). Any output may be NULL. */
+OFTAWQ_API oftawq_status oftawq_context_get_cl(const oftawq_context *ctx, cl_context *context,
+                                               cl_command_queue *queue, cl_device_id *device);
+
+/*! oftawq_context_last_cl_error() : the OpenCL error code behind the last
+ *  OFTAWQ_E_OPENCL / OFTAWQ_E_BUILD / OFTAWQ_E_DEVICE_MEMORY, or CL_SUCCESS. */
+OFTAWQ_API cl_int oftawq_context_last_cl_error(const oftawq_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OFTAWQ_CL_H */

@@ -1,0 +1,27 @@
+/* program.h: internal interface of program.c - building OpenCL programs with the memory and binary caches. */
+#ifndef OFTAWQ_PROGRAM_H
+#define OFTAWQ_PROGRAM_H
+
+#include "internal.h"
+
+/* Environment variable naming a folder of .cl files that replace the embedded ones. */
+#define OFTAWQ_CL_DIR_ENV "OFTAWQ_CL_DIR"
+
+/* The program of kernel family `family` (a cl/<family>.cl file) built with
+ * `options` (-D parameters). Memory cache first, then the binary cache, then
+ * the compiler. The context owns the program. On a build failure the status
+ * is OFTAWQ_E_BUILD and the compiler log is in the last-error detail. */
+oftawq_status oftawq__program_get(oftawq_context *ctx, const char *family, const char *options, cl_program *out);
+
+/* Same for a source given by the caller (named `name` in messages). */
+oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name, const char *source, size_t length,
+                                          const char *options, cl_program *out);
+
+/* A new kernel object (caller owns: clReleaseKernel) from a family's program. */
+oftawq_status oftawq__kernel_create(oftawq_context *ctx, const char *family, const char *options,
+                                    const char *kernel_name, cl_kernel *out);
+
+/* Releases every program of the context. */
+void oftawq__programs_release(oftawq_context *ctx);
+
+#endif /* OFTAWQ_PROGRAM_H */

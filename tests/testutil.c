@@ -1,0 +1,117 @@
+/* testutil.c: helpers shared by the Check suites. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static const char *builddir(void)
+{
+  const char *d = getenv("OFTAWQ_TEST_BUILDDIR");
+  return d && *d ? d : ".";
+}
+
+char *tu_srcpath(const char *relative)
+{
+  const char *s = getenv("OFTAWQ_TEST_SRCDIR");
+  size_t n;
+  char *p;
+  if (!s || !*s) s = ".";
+  n = strlen(s) + strlen(relative) + 2;
+  p = malloc(n);
+  ck_assert_ptr_nonnull(p);
+  snprintf(p, n, "%s/%s", s, relative);
+  return p;
+}
+
+void tu_rmdir(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  char path[4096];
+  if (!d) return;
+  while ((e = readdir(d)) != NULL) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    remove(path);
+  }
+  closedir(d);
+  rmdir(dir);
+}
+
+char *tu_tempdir(const char *name)
+{
+  static unsigned counter;
+  char base[4096];
+  char *path = malloc(8192);
+  ck_assert_ptr_nonnull(path);
+  snprintf(base, sizeof base, "%s/tests/tmp", builddir());
+  mkdir(base, 0755);
+  snprintf(path, 8192, "%s/%s-%ld-%u", base, name, (long)getpid(), counter++);
+  tu_rmdir(path);
+  ck_assert_msg(mkdir(path, 0755) == 0, "mkdir %s: %s", path, strerror(errno));
+  return path;
+}
+
+oftawq_context *tu_context(const char *cache_dir)
+{
+  oftawq_context_options opt;
+  oftawq_context *ctx = NULL;
+  oftawq_status st;
+  oftawq_context_options_init(&opt);
+  opt.cache_dir = cache_dir;
+  st = oftawq_context_create(&opt, &ctx);
+  ck_assert_msg(st == OFTAWQ_OK, "no test device: %s", oftawq_status_name(st));
+  return ctx;
+}
+
+char *tu_read_file(const char *path, size_t *length)
+{
+  FILE *f = fopen(path, "rb");
+  char *buf;
+  long n;
+  if (!f) return NULL;
+  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    fclose(f);
+    return NULL;
+  }
+  buf = malloc((size_t)n + 1);
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  if (buf) {
+    buf[n] = '\0';
+    if (length) *length = (size_t)n;
+  }
+  return buf;
+}
+
+void tu_rng_seed(tu_rng *r, uint64_t seed) { r->s = seed ? seed : 0x9e3779b97f4a7c15ull; }
+
+uint32_t tu_rng_u32(tu_rng *r)
+{
+  r->s ^= r->s >> 12;
+  r->s ^= r->s << 25;
+  r->s ^= r->s >> 27;
+  return (uint32_t)((r->s * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+float tu_rng_uniform(tu_rng *r, float lo, float hi)
+{
+  return lo + (hi - lo) * (float)((tu_rng_u32(r) >> 8) * (1.0 / 16777216.0));
+}
+
+void tu_log_fn(void *user, oftawq_log_level level, const char *message)
+{
+  tu_log *l = user;
+  if (level == OFTAWQ_LOG_WARNING) l->warnings++;
+  if (level == OFTAWQ_LOG_ERROR) l->errors++;
+  snprintf(l->last, sizeof l->last, "%s", message);
+}

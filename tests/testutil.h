@@ -1,0 +1,34 @@
+/* testutil.h: helpers shared by the Check suites: temp folders, contexts on the test device, files, random data. */
+#ifndef OFTAWQ_TESTUTIL_H
+#define OFTAWQ_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oftawq.h"
+
+/* A fresh empty folder under the build tree (tests/tmp/<name>-<pid>). Caller frees. */
+char *tu_tempdir(const char *name);
+/* Removes a folder and the files in it (one level). */
+void tu_rmdir(const char *dir);
+/* A context on the default test device, failing the test if none; optional cache dir. */
+oftawq_context *tu_context(const char *cache_dir);
+/* Reads a whole file (NUL-terminated); NULL if unreadable. */
+char *tu_read_file(const char *path, size_t *length);
+/* Path of a file in the source tree; caller frees. */
+char *tu_srcpath(const char *relative);
+
+/* Deterministic generator (xorshift64*), for reproducible random cases. */
+typedef struct tu_rng { uint64_t s; } tu_rng;
+void tu_rng_seed(tu_rng *r, uint64_t seed);
+uint32_t tu_rng_u32(tu_rng *r);
+float tu_rng_uniform(tu_rng *r, float lo, float hi);
+
+/* A log callback that counts warnings and keeps the last message. */
+typedef struct tu_log {
+  int warnings, errors;
+  char last[1024];
+} tu_log;
+void tu_log_fn(void *user, oftawq_log_level level, const char *message);
+
+#endif /* OFTAWQ_TESTUTIL_H */
