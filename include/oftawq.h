@@ -107,6 +107,18 @@ OFTAWQ_API unsigned oftawq_version(void);
 /*! oftawq_version_string() : @return : "MAJOR.MINOR.PATCH" of the library at run time. */
 OFTAWQ_API const char *oftawq_version_string(void);
 
+/*! oftawq_version_compare() :
+ *  Orders two version strings by PEP 440, exactly as Python's
+ *  packaging.version.Version does: epochs ("1!0.1"), release numbers with
+ *  zero padding ("0.2" == "0.2.0"), pre-releases (a/alpha, b/beta,
+ *  rc/c/pre/preview), post-releases (".post1", "-1", rev, r), dev releases
+ *  ("0.2.0.dev1" < "0.2.0a1" < "0.2.0" < "0.2.0.post1"), local labels
+ *  ("0.2.0+cu121" > "0.2.0"), case-insensitive, optional leading "v",
+ *  surrounding whitespace ignored.
+ *  @result : receives -1, 0 or 1 (a < b, a == b, a > b); untouched on error.
+ *  @return : OFTAWQ_OK, or OFTAWQ_E_INVALID_ARGUMENT for a NULL or unparsable string. */
+OFTAWQ_API oftawq_status oftawq_version_compare(const char *a, const char *b, int *result);
+
 /*-*****************************************************************
  *  Logging
  *******************************************************************/
