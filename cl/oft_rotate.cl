@@ -4,7 +4,8 @@
  *   OFT_BLOCK     block size b (1..512)
  *   OFT_VEC       output columns per work-item: 1, 2 or 4 (must divide OFT_BLOCK)
  *   OFT_X_HALF    1: x and y are fp16 in memory (vload_half / vstore_half_rte), math in fp32
- * Launch: global = (ceil(d / OFT_VEC) rounded up to the work-group size, rows), local = (WG, 1).
+ *   OFT_WG        work-group size along the columns
+ * Launch: global = (ceil(d / OFT_VEC) rounded up to OFT_WG, rows), local = (OFT_WG, 1).
  */
 #ifndef OFT_BLOCK
 #error "OFT_BLOCK must be defined"
@@ -14,6 +15,9 @@
 #endif
 #ifndef OFT_X_HALF
 #define OFT_X_HALF 0
+#endif
+#ifndef OFT_WG
+#define OFT_WG 64
 #endif
 
 #if OFT_X_HALF
@@ -37,7 +41,8 @@
 
 /* x, y: [rows][d] with d = blocks * OFT_BLOCK; R: [R_rows][OFT_BLOCK][OFT_BLOCK]
  * (R_rows = 1 when share != 0). y may not alias x. */
-__kernel void oft_rotate(__global const X_TYPE *x, __global X_TYPE *y, __global const float *R,
+__kernel __attribute__((reqd_work_group_size(OFT_WG, 1, 1)))
+void oft_rotate(__global const X_TYPE *x, __global X_TYPE *y, __global const float *R,
                          uint rows, uint d, uint share)
 {
   const uint col = (uint)get_global_id(0) * OFT_VEC;

@@ -272,6 +272,110 @@ OFTAWQ_API void oftawq_cache_summary_init(oftawq_cache_summary *summary);
  *  @return : OFTAWQ_OK, OFTAWQ_E_INVALID_ARGUMENT, OFTAWQ_E_IO (unreadable folder). */
 OFTAWQ_API oftawq_status oftawq_cache_summarize(const char *dir, oftawq_cache_summary *summary);
 
+/*-*****************************************************************
+ *  Data types
+ *******************************************************************/
+
+/* Element type of activations in memory. */
+typedef enum oftawq_dtype {
+  OFTAWQ_F32 = 0,
+  OFTAWQ_F16 = 1
+} oftawq_dtype;
+
+/*-*****************************************************************
+ *  OFT adapters (PEFT OFTConfig / OFTRotationModule)
+ *******************************************************************/
+
+/* An OFT adapter configuration; _init() fills PEFT's defaults. */
+typedef struct oftawq_oft_config {
+  size_t size;                   /* sizeof(oftawq_oft_config), set by _init */
+  int r;                         /* number of blocks; 0 = derive from oft_block_size (default 0) */
+  int oft_block_size;            /* block size b; 0 = derive from r (default 32) */
+  double module_dropout;         /* stored; no effect in inference (default 0) */
+  int coft;                      /* constrained OFT: project the weights (default 0) */
+  double eps;                    /* COFT radius (default 6e-5) */
+  int block_share;               /* one R shared by all blocks (default 0) */
+  int fan_in_fan_out;            /* stored; AwqOFTLinear ignores it (default 0) */
+  int init_weights;              /* 1: zeros (R = I); 0: N(0, 0.1^2) from `seed` (default 1) */
+  int use_cayley_neumann;        /* 1: Cayley-Neumann series; 0: exact Cayley (default 1) */
+  int num_cayley_neumann_terms;  /* n >= 1 (default 5) */
+  const char *peft_version;      /* PEFT that trained the adapter; below 0.18.0 selects the older
+                                  * Neumann formula. NULL: the current formula. Copied. */
+  uint64_t seed;                 /* generator seed for init_weights = 0 (default 0) */
+} oftawq_oft_config;
+
+OFTAWQ_API void oftawq_oft_config_init(oftawq_oft_config *config);
+
+/* The layout an adapter takes on a layer with `in_features` inputs (SPEC 3.1). */
+typedef struct oftawq_oft_shape {
+  size_t size;                   /* sizeof(oftawq_oft_shape), set by _init */
+  int in_features;               /* d = r * block_size */
+  int r;                         /* blocks */
+  int block_size;                /* b */
+  int weight_rows;               /* 1 with block_share, else r */
+  int n_elements;                /* b(b-1)/2: weight columns */
+  int legacy_neumann;            /* 1: the pre-0.18 formula I + 2 sum_{k=1}^{n-1} Q^k */
+} oftawq_oft_shape;
+
+OFTAWQ_API void oftawq_oft_shape_init(oftawq_oft_shape *shape);
+
+/*! oftawq_oft_resolve() :
+ *  Validates `config` for a layer of `in_features` inputs and derives r and b
+ *  exactly as PEFT does: when b (or r) does not divide d, it is adjusted to the
+ *  nearest divisor (ties to the lower, >= d gives d) and a warning naming the
+ *  old and new values goes to `log`.
+ *  @return : OFTAWQ_OK; OFTAWQ_E_INVALID_ARGUMENT with a reason in `why` (may be
+ *            NULL) for: both or neither of r / oft_block_size set, negative values,
+ *            in_features < 1, non-finite or negative eps, terms < 1, non-finite
+ *            module_dropout or outside [0, 1), an unparsable peft_version. */
+OFTAWQ_API oftawq_status oftawq_oft_resolve(const oftawq_oft_config *config, int in_features, oftawq_log_fn log,
+                                            void *log_user, oftawq_oft_shape *shape, char *why, size_t why_capacity);
+
+typedef struct oftawq_oft oftawq_oft;
+
+/*! oftawq_oft_create() :
+ *  An adapter on the context's device. `weights` holds weight_rows x n_elements
+ *  floats (row-major, PEFT's oft_R.weight) and `count` must equal that product;
+ *  NULL weights (count 0) means "initialise per config->init_weights". With
+ *  coft, the weights are projected at once (checkpoints may hold unprojected
+ *  ones). R is built on the device on first use and cached until the weights change.
+ *  @out    : the adapter (caller owns; oftawq_oft_destroy), NULL on failure.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_INVALID_ARGUMENT (config, wrong count, NaN/Inf weights;
+ *            detail in oftawq_context_last_error), OFTAWQ_E_DEVICE_MEMORY, OFTAWQ_E_OUT_OF_MEMORY. */
+OFTAWQ_API OFTAWQ_NODISCARD oftawq_status oftawq_oft_create(oftawq_context *ctx, const oftawq_oft_config *config,
+                                                            int in_features, const float *weights, size_t count,
+                                                            oftawq_oft **out);
+
+/*! oftawq_oft_destroy() : NULL is a no-op. */
+OFTAWQ_API void oftawq_oft_destroy(oftawq_oft *oft);
+
+/*! oftawq_oft_set_weights() : replaces the weights (same count as at creation);
+ *  R is rebuilt on next use. On error the old weights stay. */
+OFTAWQ_API oftawq_status oftawq_oft_set_weights(oftawq_oft *oft, const float *weights, size_t count);
+
+/*! oftawq_oft_get_shape() : the resolved layout. */
+OFTAWQ_API oftawq_status oftawq_oft_get_shape(const oftawq_oft *oft, oftawq_oft_shape *shape);
+
+/*! oftawq_oft_get_config() : the configuration (peft_version points into the adapter). */
+OFTAWQ_API oftawq_status oftawq_oft_get_config(const oftawq_oft *oft, oftawq_oft_config *config);
+
+/*! oftawq_oft_get_weights() : the weights in use (after the COFT projection), count floats. */
+OFTAWQ_API oftawq_status oftawq_oft_get_weights(const oftawq_oft *oft, float *weights, size_t count);
+
+/*! oftawq_oft_get_rotation() :
+ *  Builds R if needed and copies it to the host: weight_rows blocks of b x b
+ *  floats, row-major (count = weight_rows * b * b). */
+OFTAWQ_API oftawq_status oftawq_oft_get_rotation(oftawq_oft *oft, float *R, size_t count);
+
+/*! oftawq_oft_rotate() :
+ *  y = x . BD(R) for `rows` rows of in_features elements of `dtype` in host
+ *  memory (any leading shape flattened to rows). Math in fp32; F16 results are
+ *  rounded to nearest even. x and y may be the same array. Blocks until done. */
+OFTAWQ_API oftawq_status oftawq_oft_rotate(oftawq_oft *oft, oftawq_dtype dtype, const void *x, void *y, size_t rows);
+
+/*! oftawq_oft_rebuild_count() : how many times R was built (tests, cache checks). */
+OFTAWQ_API uint64_t oftawq_oft_rebuild_count(const oftawq_oft *oft);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,6 +34,15 @@ OFTAWQ_API oftawq_status oftawq_context_get_cl(const oftawq_context *ctx, cl_con
  *  OFTAWQ_E_OPENCL / OFTAWQ_E_BUILD / OFTAWQ_E_DEVICE_MEMORY, or CL_SUCCESS. */
 OFTAWQ_API cl_int oftawq_context_last_cl_error(const oftawq_context *ctx);
 
+/*! oftawq_oft_rotate_cl() :
+ *  y = x . BD(R) on device buffers of the adapter's context: `rows` rows of
+ *  in_features elements of `dtype`, starting at byte offsets 0. y must not
+ *  alias x. Non-blocking: waits for `wait` (n_wait events), and `done` (may
+ *  be NULL) receives an event the caller releases.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_INVALID_ARGUMENT (too small buffers), OFTAWQ_E_OPENCL. */
+OFTAWQ_API oftawq_status oftawq_oft_rotate_cl(oftawq_oft *oft, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                              cl_uint n_wait, const cl_event *wait, cl_event *done);
+
 #ifdef __cplusplus
 }
 #endif

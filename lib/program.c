@@ -205,6 +205,23 @@ oftawq_status oftawq__kernel_create(oftawq_context *ctx, const char *family, con
   return OFTAWQ_OK;
 }
 
+oftawq_status oftawq__enqueue(oftawq_context *ctx, cl_kernel kernel, const char *what, cl_uint dims,
+                              const size_t *global, const size_t *local, cl_uint n_wait, const cl_event *wait,
+                              cl_event *done)
+{
+  size_t g[3];
+  cl_uint i;
+  cl_int err;
+  for (i = 0; i < dims; i++) {
+    g[i] = global[i];
+    if (local && local[i] > 1 && g[i] % local[i]) g[i] += local[i] - g[i] % local[i];
+    if (g[i] == 0) g[i] = local ? local[i] : 1;
+  }
+  err = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, g, local, n_wait, n_wait ? wait : NULL, done);
+  if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "enqueueing kernel %s failed", what);
+  return OFTAWQ_OK;
+}
+
 void oftawq__programs_release(oftawq_context *ctx)
 {
   oftawq__program_entry *e = ctx->programs, *next;

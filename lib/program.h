@@ -21,6 +21,15 @@ oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name,
 oftawq_status oftawq__kernel_create(oftawq_context *ctx, const char *family, const char *options,
                                     const char *kernel_name, cl_kernel *out);
 
+/* Enqueues a kernel over `dims` dimensions; each global size is rounded up to
+ * a multiple of its local size (local may be NULL). `what` names it in errors. */
+oftawq_status oftawq__enqueue(oftawq_context *ctx, cl_kernel kernel, const char *what, cl_uint dims,
+                              const size_t *global, const size_t *local, cl_uint n_wait, const cl_event *wait,
+                              cl_event *done);
+
+/* Sets kernel argument `index` from a value; returns the OpenCL error. */
+#define OFTAWQ__ARG(kernel, index, value) clSetKernelArg((kernel), (index), sizeof(value), &(value))
+
 /* Releases every program of the context. */
 void oftawq__programs_release(oftawq_context *ctx);
 

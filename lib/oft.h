@@ -1,0 +1,18 @@
+/* oft.h: internal interface of oft.c - OFT adapters as the layer uses them. */
+#ifndef OFTAWQ_OFT_H
+#define OFTAWQ_OFT_H
+
+#include "internal.h"
+
+/* R on the device, built if the weights changed since the last build. The
+ * adapter owns the buffer: [weight_rows][b][b] floats. */
+oftawq_status oftawq__oft_rotation_buffer(oftawq_oft *oft, cl_mem *R);
+
+/* Enqueues y = x . BD(R) for rows x in_features elements (no alias). */
+oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                         cl_uint n_wait, const cl_event *wait, cl_event *done);
+
+/* Element size of an activation dtype (0 for an unknown one). */
+size_t oftawq__dtype_size(oftawq_dtype dtype);
+
+#endif /* OFTAWQ_OFT_H */
