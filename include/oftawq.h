@@ -376,6 +376,57 @@ OFTAWQ_API oftawq_status oftawq_oft_rotate(oftawq_oft *oft, oftawq_dtype dtype, 
 /*! oftawq_oft_rebuild_count() : how many times R was built (tests, cache checks). */
 OFTAWQ_API uint64_t oftawq_oft_rebuild_count(const oftawq_oft *oft);
 
+/*-*****************************************************************
+ *  AWQ GEMM base layers (AutoAWQ WQLinear_GEMM)
+ *******************************************************************/
+
+/* Host tensors of one AWQ GEMM layer; the library copies them to the device.
+ * K = in_features, N = out_features, G = group size (-1 means K). */
+typedef struct oftawq_awq_tensors {
+  size_t size;                   /* sizeof(oftawq_awq_tensors), set by _init */
+  int K, N, G;
+  const int32_t *qweight;        /* [K][N/8], nibble order {0,2,4,6,1,3,5,7} */
+  const int32_t *qzeros;         /* [K/G][N/8] */
+  const uint16_t *scales;        /* [K/G][N], IEEE fp16 bits */
+  const uint16_t *bias;          /* [N] fp16 bits, or NULL */
+} oftawq_awq_tensors;
+
+OFTAWQ_API void oftawq_awq_tensors_init(oftawq_awq_tensors *tensors);
+
+typedef struct oftawq_awq oftawq_awq;
+
+/* Which kernel computes the matmul. AUTO picks by the number of rows M. */
+typedef enum oftawq_awq_path {
+  OFTAWQ_AWQ_AUTO = 0,
+  OFTAWQ_AWQ_GEMV = 1,           /* fused dequant GEMV with split-K (decode, small M) */
+  OFTAWQ_AWQ_GEMM = 2,           /* fused dequant tiled GEMM (medium M) */
+  OFTAWQ_AWQ_DENSE = 3           /* dequantise once, then a dense GEMM (CLBlast; large M) */
+} oftawq_awq_path;
+
+/*! oftawq_awq_create() :
+ *  Validates the tensors (K % G == 0, N % 8 == 0, all pointers but bias set,
+ *  sizes that do not overflow) and uploads them once.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_INVALID_ARGUMENT (detail names the tensor and the
+ *            expected vs found shape), OFTAWQ_E_DEVICE_MEMORY, OFTAWQ_E_OUT_OF_MEMORY. */
+OFTAWQ_API OFTAWQ_NODISCARD oftawq_status oftawq_awq_create(oftawq_context *ctx, const oftawq_awq_tensors *tensors,
+                                                            oftawq_awq **out);
+OFTAWQ_API void oftawq_awq_destroy(oftawq_awq *awq);
+
+/*! oftawq_awq_set_path() : forces a path (tests, benchmarks); AUTO restores the choice by M.
+ *  DENSE without CLBlast falls back to GEMM. */
+OFTAWQ_API oftawq_status oftawq_awq_set_path(oftawq_awq *awq, oftawq_awq_path path);
+
+/*! oftawq_awq_path_for() : the path AUTO takes for `rows` rows. */
+OFTAWQ_API oftawq_awq_path oftawq_awq_path_for(const oftawq_awq *awq, size_t rows);
+
+/*! oftawq_awq_forward() :
+ *  y = x . W + bias for `rows` rows of K elements in host memory; y has rows x N
+ *  elements of the same dtype. As AutoAWQ: x is rounded to fp16 first and y is
+ *  the fp16-rounded result in the input dtype; sums are fp32 (AutoAWQ's CUDA
+ *  kernels sum in fp16 in places, so results may differ from it by fp16 rounding).
+ *  Blocks until done. */
+OFTAWQ_API oftawq_status oftawq_awq_forward(oftawq_awq *awq, oftawq_dtype dtype, const void *x, void *y, size_t rows);
+
 #ifdef __cplusplus
 }
 #endif

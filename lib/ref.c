@@ -215,3 +215,35 @@ float oftawq__half_to_float(uint16_t h)
   memcpy(&f, &x, sizeof f);
   return f;
 }
+
+unsigned oftawq__awq_nibble(uint32_t word, unsigned c)
+{
+  static const unsigned char shift[8] = {0, 16, 4, 20, 8, 24, 12, 28}; /* 4 * {0,4,1,5,2,6,3,7} */
+  return (word >> shift[c & 7u]) & 0xfu;
+}
+
+void oftawq__ref_awq(const float *x, size_t rows, int K, int N, int G, const int32_t *qweight, const int32_t *qzeros,
+                     const uint16_t *scales, const uint16_t *bias, float *y)
+{
+  size_t m;
+  int k, n, W = N / 8;
+  double *acc = malloc((size_t)N * sizeof *acc);
+  if (!acc) return;
+  for (m = 0; m < rows; m++) {
+    for (n = 0; n < N; n++) acc[n] = 0;
+    for (k = 0; k < K; k++) {
+      double xv = oftawq__half_to_float(oftawq__float_to_half(x[m * K + k]));
+      int g = k / G;
+      for (n = 0; n < N; n++) {
+        unsigned q = oftawq__awq_nibble((uint32_t)qweight[(size_t)k * W + n / 8], (unsigned)n & 7u);
+        unsigned z = oftawq__awq_nibble((uint32_t)qzeros[(size_t)g * W + n / 8], (unsigned)n & 7u);
+        acc[n] += xv * ((double)q - (double)z) * oftawq__half_to_float(scales[(size_t)g * N + n]);
+      }
+    }
+    for (n = 0; n < N; n++) {
+      double v = acc[n] + (bias ? oftawq__half_to_float(bias[n]) : 0.0);
+      y[m * N + n] = oftawq__half_to_float(oftawq__float_to_half((float)v));
+    }
+  }
+  free(acc);
+}

@@ -24,6 +24,14 @@ void oftawq__ref_cayley_neumann(const float *w, int b, int terms, int legacy, do
 /* y = x . BD(R) in double: x, y [rows][blocks*b]; R [share ? 1 : blocks][b][b]. y may alias x. */
 void oftawq__ref_rotate(const float *x, size_t rows, int blocks, int b, const double *R, int share, float *y);
 
+/* AWQ: the 4-bit value of column c (0..7) of a packed word. */
+unsigned oftawq__awq_nibble(uint32_t word, unsigned c);
+
+/* AWQ GEMM in double: y[m][n] = sum_k half(x[m][k]) * (q - z) * s + bias, then rounded to fp16.
+ * qweight [K][N/8], qzeros [K/G][N/8], scales [K/G][N] and bias [N] (may be NULL) as fp16 bits. */
+void oftawq__ref_awq(const float *x, size_t rows, int K, int N, int G, const int32_t *qweight, const int32_t *qzeros,
+                     const uint16_t *scales, const uint16_t *bias, float *y);
+
 /* IEEE half <-> float, round to nearest even. */
 uint16_t oftawq__float_to_half(float f);
 float oftawq__half_to_float(uint16_t h);

@@ -1,0 +1,340 @@
+/* awq.c: AWQ GEMM base layers - validation, upload, and the choice among GEMV, tiled GEMM and dense (CLBlast) paths. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef OFTAWQ_HAVE_CLBLAST
+#include <clblast_c.h>
+#endif
+
+#include "oft.h"
+#include "program.h"
+
+/* Default launch shapes (the autotuner will replace them per device). */
+#define GEMV_COLS 16
+#define GEMV_SPLIT 8
+#define GEMM_COLS 16
+#define GEMM_ROWS 4
+#define GEMM_RGROUPS 4
+/* Largest k-chunk: bounds the GEMM's local tile. */
+#define MAX_CHUNK 64
+/* AUTO: GEMV up to this many rows; the dense path from DENSE_MIN_ROWS (vLLM switches at 256). */
+#define GEMV_MAX_ROWS 8
+#define DENSE_MIN_ROWS 256
+
+enum { K_GEMV, K_GEMM, K_ROUND, K_FINISH, K_COUNT };
+
+struct oftawq_awq {
+  oftawq_context *ctx;
+  int K, N, G, chunk, has_bias;
+  cl_mem qweight, qzeros, scales, bias;
+  oftawq_awq_path forced;
+  cl_kernel kernels[2][K_COUNT]; /* per dtype */
+  cl_mem dense;                  /* [K][N] fp32, built on first dense use */
+  cl_mem scratch_x, scratch_y;   /* dense path, grown as needed */
+  size_t scratch_x_bytes, scratch_y_bytes;
+};
+
+void oftawq_awq_tensors_init(oftawq_awq_tensors *t)
+{
+  if (!t) return;
+  memset(t, 0, sizeof *t);
+  t->size = sizeof *t;
+}
+
+void oftawq_awq_destroy(oftawq_awq *awq)
+{
+  int d, k;
+  if (!awq) return;
+  {
+    cl_mem bufs[] = {awq->qweight, awq->qzeros, awq->scales, awq->bias, awq->dense, awq->scratch_x, awq->scratch_y};
+    size_t i;
+    for (i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+      if (bufs[i]) clReleaseMemObject(bufs[i]);
+  }
+  for (d = 0; d < 2; d++)
+    for (k = 0; k < K_COUNT; k++)
+      if (awq->kernels[d][k]) clReleaseKernel(awq->kernels[d][k]);
+  free(awq);
+}
+
+static oftawq_status upload(oftawq_awq *awq, cl_mem *out, const void *host, size_t bytes, const char *name)
+{
+  cl_int err = CL_SUCCESS;
+  *out = clCreateBuffer(awq->ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, (void *)(uintptr_t)host,
+                        &err);
+  if (!*out) return oftawq__cl_fail(awq->ctx, err, "uploading %s (%zu bytes)", name, bytes);
+  return OFTAWQ_OK;
+}
+
+oftawq_status oftawq_awq_create(oftawq_context *ctx, const oftawq_awq_tensors *t, oftawq_awq **out)
+{
+  oftawq_awq *awq = NULL;
+  oftawq_status status = OFTAWQ_OK;
+  size_t W, groups, qw_bytes, qz_bytes, sc_bytes;
+  int G;
+  if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
+  if (!out) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_awq_create: NULL output");
+  *out = NULL;
+  if (!t || t->size < sizeof *t) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "NULL or uninitialised tensors");
+  if (t->K < 1 || t->N < 1)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: K (%d) and N (%d) must be positive", t->K, t->N);
+  G = t->G == -1 ? t->K : t->G;
+  if (G < 1 || t->K % G != 0)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT,
+                        "AWQ layer: group size %d must divide in_features K = %d (or be -1)", t->G, t->K);
+  if (t->N % 8 != 0)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: out_features N = %d is not a multiple of 8",
+                        t->N);
+  if (!t->qweight || !t->qzeros || !t->scales)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: missing tensor %s",
+                        !t->qweight ? "qweight" : !t->qzeros ? "qzeros" : "scales");
+  W = (size_t)t->N / 8;
+  groups = (size_t)(t->K / G);
+  if (!oftawq__mul_size((size_t)t->K, W * 4, &qw_bytes) || !oftawq__mul_size(groups, W * 4, &qz_bytes) ||
+      !oftawq__mul_size(groups, (size_t)t->N * 2, &sc_bytes))
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: K = %d x N = %d overflows", t->K, t->N);
+  if (!(awq = calloc(1, sizeof *awq))) return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  awq->ctx = ctx;
+  awq->K = t->K;
+  awq->N = t->N;
+  awq->G = G;
+  awq->chunk = G;
+  while (awq->chunk > MAX_CHUNK && awq->chunk % 2 == 0) awq->chunk /= 2;
+  if (awq->chunk > 4 * MAX_CHUNK) awq->chunk = 1; /* an odd huge group: fall back to single-k chunks */
+  awq->has_bias = t->bias != NULL;
+  OFTAWQ__CHECK(upload(awq, &awq->qweight, t->qweight, qw_bytes, "qweight"));
+  OFTAWQ__CHECK(upload(awq, &awq->qzeros, t->qzeros, qz_bytes, "qzeros"));
+  OFTAWQ__CHECK(upload(awq, &awq->scales, t->scales, sc_bytes, "scales"));
+  if (t->bias) OFTAWQ__CHECK(upload(awq, &awq->bias, t->bias, (size_t)t->N * 2, "bias"));
+  *out = awq;
+  return OFTAWQ_OK;
+fail:
+  oftawq_awq_destroy(awq);
+  return status;
+}
+
+static int have_dense(void)
+{
+#ifdef OFTAWQ_HAVE_CLBLAST
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+oftawq_status oftawq_awq_set_path(oftawq_awq *awq, oftawq_awq_path path)
+{
+  if (!awq || path < OFTAWQ_AWQ_AUTO || path > OFTAWQ_AWQ_DENSE) return OFTAWQ_E_INVALID_ARGUMENT;
+  awq->forced = path;
+  return OFTAWQ_OK;
+}
+
+oftawq_awq_path oftawq_awq_path_for(const oftawq_awq *awq, size_t rows)
+{
+  oftawq_awq_path p;
+  if (!awq) return OFTAWQ_AWQ_AUTO;
+  p = awq->forced;
+  if (p == OFTAWQ_AWQ_AUTO)
+    p = rows <= GEMV_MAX_ROWS ? OFTAWQ_AWQ_GEMV : rows >= DENSE_MIN_ROWS ? OFTAWQ_AWQ_DENSE : OFTAWQ_AWQ_GEMM;
+  if (p == OFTAWQ_AWQ_DENSE && !have_dense()) p = OFTAWQ_AWQ_GEMM;
+  return p;
+}
+
+static oftawq_status kernel(oftawq_awq *awq, oftawq_dtype dtype, int which, cl_kernel *out)
+{
+  static const char *const names[K_COUNT] = {"awq_gemv", "awq_gemm", "awq_round_x", "awq_finish"};
+  cl_kernel *k = &awq->kernels[dtype == OFTAWQ_F16][which];
+  if (!*k) {
+    char opts[256];
+    oftawq_status status;
+    snprintf(opts, sizeof opts,
+             "-DAWQ_G=%d -DAWQ_CHUNK=%d -DAWQ_X_HALF=%d -DAWQ_HAS_BIAS=%d -DAWQ_SPLIT=%d -DAWQ_COLS=%d "
+             "-DAWQ_ROWS=%d -DAWQ_RGROUPS=%d",
+             awq->G, awq->chunk, dtype == OFTAWQ_F16, awq->has_bias, GEMV_SPLIT, which == K_GEMV ? GEMV_COLS : GEMM_COLS,
+             GEMM_ROWS, GEMM_RGROUPS);
+    if ((status = oftawq__kernel_create(awq->ctx, "awq", opts, names[which], k)) < 0) return status;
+  }
+  *out = *k;
+  return OFTAWQ_OK;
+}
+
+static oftawq_status set_common_args(oftawq_awq *awq, cl_kernel k, cl_mem x, cl_mem y)
+{
+  cl_uint K = (cl_uint)awq->K, N = (cl_uint)awq->N;
+  cl_int err = OFTAWQ__ARG(k, 0, x) | OFTAWQ__ARG(k, 1, y) | OFTAWQ__ARG(k, 2, awq->qweight) |
+               OFTAWQ__ARG(k, 3, awq->qzeros) | OFTAWQ__ARG(k, 4, awq->scales) | OFTAWQ__ARG(k, 5, awq->bias) |
+               OFTAWQ__ARG(k, 6, K) | OFTAWQ__ARG(k, 7, N);
+  return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(awq->ctx, err, "setting AWQ kernel arguments");
+}
+
+/* Grows a scratch buffer to at least `bytes`. */
+static oftawq_status scratch(oftawq_awq *awq, cl_mem *buf, size_t *have, size_t bytes)
+{
+  cl_int err = CL_SUCCESS;
+  if (*buf && *have >= bytes) return OFTAWQ_OK;
+  if (*buf) clReleaseMemObject(*buf);
+  *have = 0;
+  *buf = clCreateBuffer(awq->ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+  if (!*buf) return oftawq__cl_fail(awq->ctx, err, "allocating %zu bytes of AWQ scratch", bytes);
+  *have = bytes;
+  return OFTAWQ_OK;
+}
+
+#ifdef OFTAWQ_HAVE_CLBLAST
+static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                   cl_uint n_wait, const cl_event *wait, cl_event *done)
+{
+  oftawq_context *ctx = awq->ctx;
+  oftawq_status status;
+  cl_kernel k;
+  cl_uint K = (cl_uint)awq->K, N = (cl_uint)awq->N, n, nrows = (cl_uint)rows;
+  size_t g[2];
+  CLBlastStatusCode cb;
+  cl_int err;
+
+  if (!awq->dense) { /* dequantise once; reused by every later dense call */
+    cl_kernel dq = NULL;
+    size_t bytes = (size_t)awq->K * awq->N * sizeof(float);
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DAWQ_G=%d", awq->G);
+    awq->dense = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (!awq->dense) return oftawq__cl_fail(ctx, err, "allocating %zu bytes for the dequantised weight", bytes);
+    if ((status = oftawq__kernel_create(ctx, "awq", opts, "awq_dequant", &dq)) < 0) goto dq_fail;
+    err = OFTAWQ__ARG(dq, 0, awq->qweight) | OFTAWQ__ARG(dq, 1, awq->qzeros) | OFTAWQ__ARG(dq, 2, awq->scales) |
+          OFTAWQ__ARG(dq, 3, awq->dense) | OFTAWQ__ARG(dq, 4, K) | OFTAWQ__ARG(dq, 5, N);
+    g[0] = (size_t)N / 8;
+    g[1] = (size_t)K;
+    status = err != CL_SUCCESS ? oftawq__cl_fail(ctx, err, "setting awq_dequant arguments")
+                               : oftawq__enqueue(ctx, dq, "awq_dequant", 2, g, NULL, 0, NULL, NULL);
+    clReleaseKernel(dq);
+  dq_fail:
+    if (status < 0) {
+      clReleaseMemObject(awq->dense);
+      awq->dense = NULL;
+      return status;
+    }
+  }
+  if ((status = scratch(awq, &awq->scratch_x, &awq->scratch_x_bytes, rows * awq->K * sizeof(float))) < 0 ||
+      (status = scratch(awq, &awq->scratch_y, &awq->scratch_y_bytes, rows * awq->N * sizeof(float))) < 0)
+    return status;
+  if ((status = kernel(awq, dtype, K_ROUND, &k)) < 0) return status;
+  n = (cl_uint)(rows * awq->K);
+  err = OFTAWQ__ARG(k, 0, x) | OFTAWQ__ARG(k, 1, awq->scratch_x) | OFTAWQ__ARG(k, 2, n);
+  if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting awq_round_x arguments");
+  g[0] = n;
+  if ((status = oftawq__enqueue(ctx, k, "awq_round_x", 1, g, NULL, n_wait, wait, NULL)) < 0) return status;
+  cb = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, rows, (size_t)N, (size_t)K, 1.0f,
+                    awq->scratch_x, 0, (size_t)K, awq->dense, 0, (size_t)N, 0.0f, awq->scratch_y, 0, (size_t)N,
+                    &ctx->queue, NULL);
+  if (cb != CLBlastSuccess) return oftawq__fail(ctx, OFTAWQ_E_OPENCL, "CLBlastSgemm failed with status %d", (int)cb);
+  if ((status = kernel(awq, dtype, K_FINISH, &k)) < 0) return status;
+  err = OFTAWQ__ARG(k, 0, awq->scratch_y) | OFTAWQ__ARG(k, 1, y) | OFTAWQ__ARG(k, 2, awq->bias) |
+        OFTAWQ__ARG(k, 3, N) | OFTAWQ__ARG(k, 4, nrows);
+  if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting awq_finish arguments");
+  g[0] = N;
+  g[1] = rows;
+  return oftawq__enqueue(ctx, k, "awq_finish", 2, g, NULL, 0, NULL, done);
+}
+#endif
+
+static oftawq_status enqueue_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                     cl_uint n_wait, const cl_event *wait, cl_event *done)
+{
+  oftawq_context *ctx = awq->ctx;
+  oftawq_awq_path path = oftawq_awq_path_for(awq, rows);
+  oftawq_status status;
+  cl_kernel k;
+  size_t W = (size_t)awq->N / 8, g[3], l[3];
+  cl_uint nrows = (cl_uint)rows;
+  if (rows > UINT32_MAX / (size_t)(awq->K > awq->N ? awq->K : awq->N))
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "too many rows (%zu)", rows);
+#ifdef OFTAWQ_HAVE_CLBLAST
+  if (path == OFTAWQ_AWQ_DENSE) return dense_forward(awq, dtype, x, y, rows, n_wait, wait, done);
+#endif
+  if (path == OFTAWQ_AWQ_GEMV) {
+    if ((status = kernel(awq, dtype, K_GEMV, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0) return status;
+    g[0] = W;
+    g[1] = GEMV_SPLIT;
+    g[2] = rows;
+    l[0] = GEMV_COLS;
+    l[1] = GEMV_SPLIT;
+    l[2] = 1;
+    return oftawq__enqueue(ctx, k, "awq_gemv", 3, g, l, n_wait, wait, done);
+  }
+  if ((status = kernel(awq, dtype, K_GEMM, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0) return status;
+  if (OFTAWQ__ARG(k, 8, nrows) != CL_SUCCESS) return oftawq__fail(ctx, OFTAWQ_E_OPENCL, "setting awq_gemm rows");
+  g[0] = W;
+  g[1] = (rows + GEMM_ROWS - 1) / GEMM_ROWS;
+  l[0] = GEMM_COLS;
+  l[1] = GEMM_RGROUPS;
+  return oftawq__enqueue(ctx, k, "awq_gemm", 2, g, l, n_wait, wait, done);
+}
+
+static oftawq_status check_mem(oftawq_context *ctx, cl_mem m, size_t need, const char *what)
+{
+  size_t have = 0;
+  if (!m || clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%s is not a valid buffer", what);
+  if (have < need)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%s buffer holds %zu bytes, %zu needed", what, have, need);
+  return OFTAWQ_OK;
+}
+
+/* Bytes of x and y for `rows` rows, overflow-checked. */
+static oftawq_status io_bytes(oftawq_awq *awq, oftawq_dtype dtype, size_t rows, size_t *xb, size_t *yb)
+{
+  size_t es = oftawq__dtype_size(dtype), n;
+  if (!es) return oftawq__fail(awq->ctx, OFTAWQ_E_INVALID_ARGUMENT, "unknown dtype %d", (int)dtype);
+  if (!oftawq__mul_size(rows, (size_t)awq->K, &n) || !oftawq__mul_size(n, es, xb) ||
+      !oftawq__mul_size(rows, (size_t)awq->N, &n) || !oftawq__mul_size(n, es, yb))
+    return oftawq__fail(awq->ctx, OFTAWQ_E_INVALID_ARGUMENT, "%zu rows overflow", rows);
+  return OFTAWQ_OK;
+}
+
+oftawq_status oftawq_awq_forward_cl(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                    cl_uint n_wait, const cl_event *wait, cl_event *done)
+{
+  oftawq_status status;
+  size_t xb, yb;
+  if (done) *done = NULL;
+  if (!awq) return OFTAWQ_E_INVALID_ARGUMENT;
+  if ((status = io_bytes(awq, dtype, rows, &xb, &yb)) < 0) return status;
+  if (x == y) return oftawq__fail(awq->ctx, OFTAWQ_E_INVALID_ARGUMENT, "x and y must be different buffers");
+  if ((status = check_mem(awq->ctx, x, xb, "x")) < 0 || (status = check_mem(awq->ctx, y, yb, "y")) < 0)
+    return status;
+  if (rows == 0)
+    return clEnqueueMarkerWithWaitList(awq->ctx->queue, n_wait, wait, done) == CL_SUCCESS
+             ? OFTAWQ_OK
+             : oftawq__fail(awq->ctx, OFTAWQ_E_OPENCL, "enqueueing a marker failed");
+  return enqueue_forward(awq, dtype, x, y, rows, n_wait, wait, done);
+}
+
+oftawq_status oftawq_awq_forward(oftawq_awq *awq, oftawq_dtype dtype, const void *x, void *y, size_t rows)
+{
+  oftawq_context *ctx;
+  oftawq_status status;
+  cl_mem bx = NULL, by = NULL;
+  size_t xb, yb;
+  cl_int err = CL_SUCCESS;
+  if (!awq) return OFTAWQ_E_INVALID_ARGUMENT;
+  ctx = awq->ctx;
+  if ((status = io_bytes(awq, dtype, rows, &xb, &yb)) < 0) return status;
+  if (rows == 0) return OFTAWQ_OK;
+  if (!x || !y) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "NULL x or y");
+  bx = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, xb, (void *)(uintptr_t)x, &err);
+  if (bx) by = clCreateBuffer(ctx->cl_ctx, CL_MEM_WRITE_ONLY, yb, NULL, &err);
+  if (!bx || !by) {
+    status = oftawq__cl_fail(ctx, err, "allocating activation buffers");
+    goto done;
+  }
+  if ((status = enqueue_forward(awq, dtype, bx, by, rows, 0, NULL, NULL)) < 0) goto done;
+  err = clEnqueueReadBuffer(ctx->queue, by, CL_TRUE, 0, yb, y, 0, NULL, NULL);
+  if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "reading the AWQ output");
+done:
+  if (bx) clReleaseMemObject(bx);
+  if (by) clReleaseMemObject(by);
+  return status;
+}

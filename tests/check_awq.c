@@ -1,0 +1,287 @@
+/* check_awq.c: AWQ GEMM base layers - nibble order, every kernel path against the reference, validation. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oftawq_cl.h"
+#include "ref.h"
+#include "testutil.h"
+
+typedef struct layer {
+  int K, N, G;
+  int32_t *qw, *qz;
+  uint16_t *sc, *bias;
+} layer;
+
+static layer random_layer(int K, int N, int G, int with_bias, uint64_t seed)
+{
+  layer L;
+  tu_rng r;
+  size_t i, W = (size_t)N / 8, groups = (size_t)(K / G);
+  tu_rng_seed(&r, seed);
+  L.K = K;
+  L.N = N;
+  L.G = G;
+  L.qw = malloc((size_t)K * W * 4);
+  L.qz = malloc(groups * W * 4);
+  L.sc = malloc(groups * N * 2);
+  L.bias = with_bias ? malloc((size_t)N * 2) : NULL;
+  for (i = 0; i < (size_t)K * W; i++) L.qw[i] = (int32_t)tu_rng_u32(&r); /* negative words included */
+  for (i = 0; i < groups * W; i++) L.qz[i] = (int32_t)tu_rng_u32(&r);
+  for (i = 0; i < groups * N; i++) L.sc[i] = oftawq__float_to_half(tu_rng_uniform(&r, 0.001f, 0.02f));
+  for (i = 0; with_bias && i < (size_t)N; i++) L.bias[i] = oftawq__float_to_half(tu_rng_uniform(&r, -1, 1));
+  return L;
+}
+
+static void free_layer(layer *L)
+{
+  free(L->qw);
+  free(L->qz);
+  free(L->sc);
+  free(L->bias);
+}
+
+static oftawq_awq *upload(oftawq_context *ctx, const layer *L, int G_arg)
+{
+  oftawq_awq_tensors t;
+  oftawq_awq *awq = NULL;
+  oftawq_awq_tensors_init(&t);
+  t.K = L->K;
+  t.N = L->N;
+  t.G = G_arg;
+  t.qweight = L->qw;
+  t.qzeros = L->qz;
+  t.scales = L->sc;
+  t.bias = L->bias;
+  ck_assert_msg(oftawq_awq_create(ctx, &t, &awq) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
+  return awq;
+}
+
+/* Both results are fp16-rounded sums of the same terms (fp32 vs double): one fp16 ulp apart at most. */
+static void expect_close(const float *got, const float *want, size_t n, const char *what)
+{
+  size_t i;
+  for (i = 0; i < n; i++) {
+    float tol = fmaxf(fabsf(want[i]), fabsf(got[i])) / 1000.0f + 1e-4f;
+    ck_assert_msg(fabsf(got[i] - want[i]) <= tol, "%s [%zu]: %g vs reference %g", what, i, got[i], want[i]);
+  }
+}
+
+START_TEST(nibble_order_hand_computed)
+{
+  /* AutoAWQ's own packing of q[k][n] = (3k+n) % 16: row k=0 is 0x75316420, k=1 0xa8649753 (negative). */
+  const uint32_t k0 = 0x75316420u, k1 = 0xa8649753u, z = 0xb975a864u;
+  unsigned c;
+  for (c = 0; c < 8; c++) {
+    ck_assert_uint_eq(oftawq__awq_nibble(k0, c), c);
+    ck_assert_uint_eq(oftawq__awq_nibble(k1, c), (3 + c) % 16);
+    ck_assert_uint_eq(oftawq__awq_nibble(z, c), c + 4);
+  }
+  ck_assert_int_lt((int32_t)k1, 0);
+}
+END_TEST
+
+START_TEST(hand_computed_layer)
+{
+  /* K = N = G = 8 from the format notes: W row k=0 = [-2,-4,...,-16], row 1 = [-0.5,...,-4]. */
+  int32_t qw[8], qz[1] = {(int32_t)0xb975a864u};
+  uint16_t sc[8];
+  float x[8] = {1, 0, 0, 0, 0, 0, 0, 0}, y[8];
+  layer L;
+  oftawq_context *ctx = tu_context(NULL);
+  oftawq_awq *awq;
+  int k, n, p;
+  for (k = 0; k < 8; k++) {
+    uint32_t w = 0;
+    for (n = 0; n < 8; n++) w |= (uint32_t)((3 * k + n) % 16) << (4 * ((n & 1) * 4 + (n >> 1)));
+    qw[k] = (int32_t)w;
+  }
+  ck_assert_uint_eq((uint32_t)qw[0], 0x75316420u);
+  ck_assert_uint_eq((uint32_t)qw[1], 0xa8649753u);
+  for (n = 0; n < 8; n++) sc[n] = oftawq__float_to_half(0.5f * (n + 1));
+  L.K = L.N = L.G = 8;
+  L.qw = qw;
+  L.qz = qz;
+  L.sc = sc;
+  L.bias = NULL;
+  awq = upload(ctx, &L, 8);
+  for (p = OFTAWQ_AWQ_GEMV; p <= OFTAWQ_AWQ_DENSE; p++) {
+    oftawq_awq_set_path(awq, (oftawq_awq_path)p);
+    ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_F32, x, y, 1), OFTAWQ_OK);
+    for (n = 0; n < 8; n++) ck_assert_float_eq(y[n], -2.0f * (n + 1));
+    x[0] = 0;
+    x[1] = 1;
+    ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_F32, x, y, 1), OFTAWQ_OK);
+    for (n = 0; n < 8; n++) ck_assert_float_eq(y[n], -0.5f * (n + 1));
+    x[0] = 1;
+    x[1] = 0;
+  }
+  oftawq_awq_destroy(awq);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+/* Every path, for one layer shape, rows in {1, 2, 7, 64, 300}, F32 and F16. */
+static void check_layer(int K, int N, int G, int G_arg, int with_bias, uint64_t seed)
+{
+  static const size_t rows_list[] = {1, 2, 7, 64, 300};
+  oftawq_context *ctx = tu_context(NULL);
+  layer L = random_layer(K, N, G, with_bias, seed);
+  oftawq_awq *awq = upload(ctx, &L, G_arg);
+  size_t ri, i;
+  for (ri = 0; ri < 5; ri++) {
+    size_t rows = rows_list[ri], nx = rows * K, ny = rows * N;
+    float *x = malloc(nx * 4), *y = malloc(ny * 4), *yr = malloc(ny * 4);
+    uint16_t *xh = malloc(nx * 2), *yh = malloc(ny * 2);
+    tu_rng r;
+    int p;
+    tu_rng_seed(&r, seed * 31 + ri);
+    for (i = 0; i < nx; i++) {
+      x[i] = tu_rng_uniform(&r, -2, 2);
+      xh[i] = oftawq__float_to_half(x[i]);
+    }
+    oftawq__ref_awq(x, rows, K, N, G, L.qw, L.qz, L.sc, L.bias, yr);
+    for (p = OFTAWQ_AWQ_AUTO; p <= OFTAWQ_AWQ_DENSE; p++) {
+      char what[96];
+      if (p == OFTAWQ_AWQ_GEMV && rows > 8) continue; /* valid but slow; AUTO never picks it there */
+      snprintf(what, sizeof what, "K=%d N=%d G=%d bias=%d rows=%zu path=%d", K, N, G, with_bias, rows, p);
+      ck_assert_int_eq(oftawq_awq_set_path(awq, (oftawq_awq_path)p), OFTAWQ_OK);
+      ck_assert_msg(oftawq_awq_forward(awq, OFTAWQ_F32, x, y, rows) == OFTAWQ_OK, "%s: %s", what,
+                    oftawq_context_last_error(ctx));
+      expect_close(y, yr, ny, what);
+      ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_F16, xh, yh, rows), OFTAWQ_OK);
+      for (i = 0; i < ny; i++) y[i] = oftawq__half_to_float(yh[i]);
+      expect_close(y, yr, ny, what);
+    }
+    free(x);
+    free(y);
+    free(yr);
+    free(xh);
+    free(yh);
+  }
+  oftawq_awq_destroy(awq);
+  free_layer(&L);
+  oftawq_context_destroy(ctx);
+}
+
+START_TEST(paths_g32_bias) { check_layer(96, 104, 32, 32, 1, 1); }
+END_TEST
+START_TEST(paths_g64_no_bias) { check_layer(192, 40, 64, 64, 0, 2); }
+END_TEST
+START_TEST(paths_g128_bias) { check_layer(256, 136, 128, 128, 1, 3); }
+END_TEST
+START_TEST(paths_g_is_k) { check_layer(200, 72, 200, -1, 1, 4); }
+END_TEST
+
+START_TEST(auto_path_by_rows)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  layer L = random_layer(64, 64, 32, 0, 9);
+  oftawq_awq *awq = upload(ctx, &L, 32);
+  ck_assert_int_eq(oftawq_awq_path_for(awq, 1), OFTAWQ_AWQ_GEMV);
+  ck_assert_int_eq(oftawq_awq_path_for(awq, 64), OFTAWQ_AWQ_GEMM);
+  oftawq_awq_set_path(awq, OFTAWQ_AWQ_GEMM);
+  ck_assert_int_eq(oftawq_awq_path_for(awq, 1), OFTAWQ_AWQ_GEMM);
+  ck_assert_int_eq(oftawq_awq_set_path(awq, (oftawq_awq_path)9), OFTAWQ_E_INVALID_ARGUMENT);
+  oftawq_awq_destroy(awq);
+  free_layer(&L);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+START_TEST(validation_errors)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  layer L = random_layer(64, 64, 32, 0, 5);
+  oftawq_awq_tensors t;
+  oftawq_awq *awq = (oftawq_awq *)1;
+  float x[64], y[64];
+  oftawq_awq_tensors_init(&t);
+  t.K = 64;
+  t.N = 64;
+  t.G = 32;
+  t.qweight = L.qw;
+  t.qzeros = L.qz;
+  t.scales = L.sc;
+  t.G = 48;
+  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_ptr_null(awq);
+  ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "group size 48"));
+  t.G = 32;
+  t.N = 60;
+  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "multiple of 8"));
+  t.N = 64;
+  t.qzeros = NULL;
+  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "qzeros"));
+  t.qzeros = L.qz;
+  t.scales = NULL;
+  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "scales"));
+  t.scales = L.sc;
+  t.K = 0;
+  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_E_INVALID_ARGUMENT);
+  t.K = 0x7ffffff0;
+  t.N = 0x7ffffff0;
+  t.G = -1;
+  /* 2^31 x 2^28 words: more than any device holds; nothing leaks, no layer */
+  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_E_DEVICE_MEMORY);
+  ck_assert_ptr_null(awq);
+  ck_assert_int_eq(oftawq_awq_create(ctx, NULL, &awq), OFTAWQ_E_INVALID_ARGUMENT);
+  awq = upload(ctx, &L, 32);
+  memset(x, 0, sizeof x);
+  ck_assert_int_eq(oftawq_awq_forward(awq, (oftawq_dtype)5, x, y, 1), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_F32, NULL, y, 1), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_F32, x, y, 0), OFTAWQ_OK);
+  oftawq_awq_destroy(awq);
+  oftawq_awq_destroy(NULL);
+  free_layer(&L);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+START_TEST(non_finite_activations_propagate)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  layer L = random_layer(64, 64, 32, 1, 6);
+  oftawq_awq *awq = upload(ctx, &L, 32);
+  float x[2 * 64], y[2 * 64];
+  int i;
+  for (i = 0; i < 128; i++) x[i] = 0.25f;
+  x[3] = NAN;
+  ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_F32, x, y, 2), OFTAWQ_OK);
+  for (i = 0; i < 64; i++) ck_assert(isnan(y[i]));
+  for (i = 64; i < 128; i++) ck_assert(isfinite(y[i]));
+  oftawq_awq_destroy(awq);
+  free_layer(&L);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+int main(void)
+{
+  Suite *s = suite_create("awq");
+  TCase *cpu = tcase_create("reference"), *dev = tcase_create("device");
+  SRunner *sr;
+  int failed;
+  tcase_add_test(cpu, nibble_order_hand_computed);
+  tcase_set_timeout(dev, 300);
+  tcase_add_test(dev, hand_computed_layer);
+  tcase_add_test(dev, paths_g32_bias);
+  tcase_add_test(dev, paths_g64_no_bias);
+  tcase_add_test(dev, paths_g128_bias);
+  tcase_add_test(dev, paths_g_is_k);
+  tcase_add_test(dev, auto_path_by_rows);
+  tcase_add_test(dev, validation_errors);
+  tcase_add_test(dev, non_finite_activations_propagate);
+  suite_add_tcase(s, cpu);
+  suite_add_tcase(s, dev);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
