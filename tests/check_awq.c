@@ -175,6 +175,92 @@ END_TEST
 START_TEST(paths_g_is_k) { check_layer(200, 72, 200, -1, 1, 4); }
 END_TEST
 
+/* AutoAWQ rounds each dequantised weight (q - z) * s to fp16 and we do not (the GEMV folds the zero point),
+ * so against its numbers allow 2^-11 of sum_k |x_k W_kn| (one fp16 rounding per term) plus one fp16 ulp. */
+static void expect_close_to_autoawq(const float *got, const float *want, const float *x, size_t rows, const layer *L,
+                                    const char *what)
+{
+  size_t m;
+  int n, k;
+  for (m = 0; m < rows; m++)
+    for (n = 0; n < L->N; n++) {
+      double scale = 0, tol;
+      for (k = 0; k < L->K; k++) {
+        int g = k / L->G;
+        double q = oftawq__awq_nibble((uint32_t)L->qw[(size_t)k * (L->N / 8) + n / 8], (unsigned)n & 7u);
+        double z = oftawq__awq_nibble((uint32_t)L->qz[(size_t)g * (L->N / 8) + n / 8], (unsigned)n & 7u);
+        scale += fabs(x[m * L->K + k] * (q - z) * oftawq__half_to_float(L->sc[(size_t)g * L->N + n]));
+      }
+      tol = scale / 2048.0 + fabs(want[m * L->N + n]) / 1024.0 + 1e-7;
+      ck_assert_msg(fabs(got[m * L->N + n] - want[m * L->N + n]) <= tol, "%s [%zu][%d]: %g vs AutoAWQ %g (tol %g)",
+                    what, m, n, got[m * L->N + n], want[m * L->N + n], tol);
+    }
+}
+
+/* Real MiniLM weights quantised and packed by AutoAWQ's own code (tests/gen/gen_awq.py). */
+START_TEST(autoawq_fixtures)
+{
+  char *path = tu_srcpath("tests/fixtures/awq/cases.tsv"), line[256];
+  FILE *f = fopen(path, "r");
+  oftawq_context *ctx = tu_context(NULL);
+  int cases = 0;
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  while (fgets(line, sizeof line, f)) {
+    char name[64], rel[128], *bin, *data;
+    int K, N, G, has_bias, rows, p;
+    size_t len = 0, W, groups, off = 0;
+    layer L;
+    float *x, *yref, *y;
+    oftawq_awq *awq;
+    if (line[0] == '#') continue;
+    ck_assert_int_eq(sscanf(line, "%63s %d %d %d %d %d", name, &K, &N, &G, &has_bias, &rows), 6);
+    snprintf(rel, sizeof rel, "tests/fixtures/awq/%s.bin", name);
+    bin = tu_srcpath(rel);
+    data = tu_read_file(bin, &len);
+    ck_assert_ptr_nonnull(data);
+    W = (size_t)N / 8;
+    groups = (size_t)(K / (G == -1 ? K : G));
+    L.K = K;
+    L.N = N;
+    L.G = G == -1 ? K : G;
+    L.qw = (int32_t *)(void *)(data + off);
+    off += (size_t)K * W * 4;
+    L.qz = (int32_t *)(void *)(data + off);
+    off += groups * W * 4;
+    L.sc = (uint16_t *)(void *)(data + off);
+    off += groups * N * 2;
+    L.bias = has_bias ? (uint16_t *)(void *)(data + off) : NULL;
+    off += has_bias ? (size_t)N * 2 : 0;
+    x = (float *)(void *)(data + off);
+    off += (size_t)rows * K * 4;
+    yref = (float *)(void *)(data + off);
+    off += (size_t)rows * N * 4;
+    ck_assert_uint_eq(off, len);
+    y = malloc((size_t)rows * N * 4);
+    awq = upload(ctx, &L, G);
+    for (p = OFTAWQ_AWQ_GEMV; p <= OFTAWQ_AWQ_DENSE; p++) {
+      char what[96];
+      snprintf(what, sizeof what, "%s path %d", name, p);
+      oftawq_awq_set_path(awq, (oftawq_awq_path)p);
+      ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_F32, x, y, (size_t)rows), OFTAWQ_OK);
+      expect_close_to_autoawq(y, yref, x, (size_t)rows, &L, what);
+    }
+    /* and our reference agrees with AutoAWQ's dequantisation */
+    oftawq__ref_awq(x, (size_t)rows, K, N, L.G, L.qw, L.qz, L.sc, L.bias, y);
+    expect_close_to_autoawq(y, yref, x, (size_t)rows, &L, name);
+    oftawq_awq_destroy(awq);
+    free(y);
+    free(data);
+    free(bin);
+    cases++;
+  }
+  fclose(f);
+  free(path);
+  ck_assert_int_ge(cases, 3);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(auto_path_by_rows)
 {
   oftawq_context *ctx = tu_context(NULL);
@@ -274,6 +360,7 @@ int main(void)
   tcase_add_test(dev, paths_g64_no_bias);
   tcase_add_test(dev, paths_g128_bias);
   tcase_add_test(dev, paths_g_is_k);
+  tcase_add_test(dev, autoawq_fixtures);
   tcase_add_test(dev, auto_path_by_rows);
   tcase_add_test(dev, validation_errors);
   tcase_add_test(dev, non_finite_activations_propagate);
