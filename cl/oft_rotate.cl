@@ -40,14 +40,16 @@
 #endif
 
 /* x, y: [rows][d] with d = blocks * OFT_BLOCK; R: [R_rows][OFT_BLOCK][OFT_BLOCK]
- * (R_rows = 1 when share != 0). y may not alias x. */
+ * (R_rows = 1 when share != 0). y may not alias x. When row_select is not NULL,
+ * only rows with row_select[row] == select are written (mixed-adapter batches). */
 __kernel __attribute__((reqd_work_group_size(OFT_WG, 1, 1)))
 void oft_rotate(__global const X_TYPE *x, __global X_TYPE *y, __global const float *R,
-                         uint rows, uint d, uint share)
+                         uint rows, uint d, uint share, __global const int *row_select, int select)
 {
   const uint col = (uint)get_global_id(0) * OFT_VEC;
   const uint row = (uint)get_global_id(1);
   if (col >= d || row >= rows) return;
+  if (row_select && row_select[row] != select) return;
   const uint blk = col / OFT_BLOCK;
   const uint c = col - blk * OFT_BLOCK;
   __global const X_TYPE *xb = x + (size_t)row * d + (size_t)blk * OFT_BLOCK;

@@ -427,6 +427,132 @@ OFTAWQ_API oftawq_awq_path oftawq_awq_path_for(const oftawq_awq *awq, size_t row
  *  Blocks until done. */
 OFTAWQ_API oftawq_status oftawq_awq_forward(oftawq_awq *awq, oftawq_dtype dtype, const void *x, void *y, size_t rows);
 
+/*-*****************************************************************
+ *  AwqOFTLinear: OFT adapters in front of an AWQ GEMM layer
+ *******************************************************************/
+
+typedef struct oftawq_layer oftawq_layer;
+
+#define OFTAWQ_MAX_ADAPTER_NAME 128
+
+/*! oftawq_layer_create() : a layer over a new AWQ base layer, with no adapters yet
+ *  (forward = the base layer until one is added). */
+OFTAWQ_API OFTAWQ_NODISCARD oftawq_status oftawq_layer_create(oftawq_context *ctx, const oftawq_awq_tensors *base,
+                                                              oftawq_layer **out);
+OFTAWQ_API void oftawq_layer_destroy(oftawq_layer *layer);
+
+/*! oftawq_layer_base(), oftawq_layer_quant_linear_module() :
+ *  the AWQ base layer; both return the same object (PEFT's `base_layer` and its
+ *  alias `quant_linear_module`). Owned by the layer. */
+OFTAWQ_API oftawq_awq *oftawq_layer_base(oftawq_layer *layer);
+OFTAWQ_API oftawq_awq *oftawq_layer_quant_linear_module(oftawq_layer *layer);
+
+/*! oftawq_layer_add_adapter() :
+ *  Adds an OFT adapter named `name` (1..OFTAWQ_MAX_ADAPTER_NAME-1 bytes) for
+ *  in_features = K. weights: as oftawq_oft_create (NULL/0 = config->init_weights).
+ *  The first adapter added becomes the active list; later ones are inactive
+ *  until named in oftawq_layer_set_active(). The base layer is not re-uploaded.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_EXISTS (name taken), OFTAWQ_E_INVALID_ARGUMENT, ... */
+OFTAWQ_API oftawq_status oftawq_layer_add_adapter(oftawq_layer *layer, const char *name,
+                                                  const oftawq_oft_config *config, const float *weights,
+                                                  size_t count);
+
+/*! oftawq_layer_set_adapter_weights() : replaces an adapter's weights (OFTAWQ_E_NOT_FOUND for an unknown name). */
+OFTAWQ_API oftawq_status oftawq_layer_set_adapter_weights(oftawq_layer *layer, const char *name,
+                                                          const float *weights, size_t count);
+
+/*! oftawq_layer_delete_adapter() : removes an adapter (and its name from the active list). */
+OFTAWQ_API oftawq_status oftawq_layer_delete_adapter(oftawq_layer *layer, const char *name);
+
+/*! oftawq_layer_adapter_count(), oftawq_layer_adapter_name() : the adapters in the order
+ *  they were added; the name is owned by the layer (NULL for an index out of range). */
+OFTAWQ_API size_t oftawq_layer_adapter_count(const oftawq_layer *layer);
+OFTAWQ_API const char *oftawq_layer_adapter_name(const oftawq_layer *layer, size_t index);
+
+/*! oftawq_layer_adapter() : the adapter object of a name, or NULL. Owned by the layer. */
+OFTAWQ_API oftawq_oft *oftawq_layer_adapter(oftawq_layer *layer, const char *name);
+
+/*! oftawq_layer_set_active() :
+ *  Sets the ordered list of active adapters: forward applies them in this
+ *  order (x . R_1 . R_2 ...). As in PEFT, names that are not (or no longer)
+ *  adapters of the layer are skipped at forward time. n = 0 activates none. */
+OFTAWQ_API oftawq_status oftawq_layer_set_active(oftawq_layer *layer, const char *const *names, size_t n);
+
+/*! oftawq_layer_enable_adapters() : 0 disables every adapter (forward = base layer), 1 enables them again. */
+OFTAWQ_API oftawq_status oftawq_layer_enable_adapters(oftawq_layer *layer, int enabled);
+
+/*! oftawq_layer_merge() : always OFTAWQ_E_MERGE_REFUSED - a rotation cannot be folded into
+ *  4-bit AWQ weights (PEFT's AwqOFTLinear refuses too). */
+OFTAWQ_API oftawq_status oftawq_layer_merge(oftawq_layer *layer);
+
+/*! oftawq_layer_forward() :
+ *  AwqOFTLinear.forward on `rows` rows of K elements of `dtype` in host memory
+ *  into rows x N elements of the same dtype. Adapters disabled: the base
+ *  layer. Otherwise each active adapter in order rotates x in fp32 and rounds
+ *  it back to the input dtype, then the AWQ layer runs. Blocks until done. */
+OFTAWQ_API oftawq_status oftawq_layer_forward(oftawq_layer *layer, oftawq_dtype dtype, const void *x, void *y,
+                                              size_t rows);
+
+/*! oftawq_layer_forward_mixed() :
+ *  A batch that serves several fine-tunes of one base: row i is rotated by
+ *  the adapter at position adapter_index[i] of oftawq_layer_adapter_name()
+ *  (-1: no adapter), then every row goes through the AWQ layer. Ignores the
+ *  active list and the enabled flag.
+ *  @return : OFTAWQ_E_INVALID_ARGUMENT for an index out of range. */
+OFTAWQ_API oftawq_status oftawq_layer_forward_mixed(oftawq_layer *layer, oftawq_dtype dtype, const void *x, void *y,
+                                                    size_t rows, const int *adapter_index);
+
+/*! oftawq_layer_describe() :
+ *  Writes PEFT's repr-style description, prefixed "oft.", e.g.
+ *  "oft.AwqOFTLinear(in_features=384, out_features=1536, group_size=128, bias=True,
+ *  adapters_enabled=True, adapters=[default(r=12, block_size=32, neumann_terms=5,
+ *  coft=False, block_share=False, active)])".
+ *  @needed : receives the length without the NUL (may be NULL). Output is
+ *            truncated to capacity (NUL-terminated when capacity > 0). */
+OFTAWQ_API oftawq_status oftawq_layer_describe(const oftawq_layer *layer, char *buf, size_t capacity,
+                                               size_t *needed);
+
+/*-*****************************************************************
+ *  The version-gated factory (PEFT dispatch_awq)
+ *******************************************************************/
+
+/* What a target layer is. Only OFTAWQ_TARGET_AWQ_GEMM gets an OFT layer. */
+typedef enum oftawq_target_kind {
+  OFTAWQ_TARGET_AWQ_GEMM = 0,
+  OFTAWQ_TARGET_AWQ_GEMV = 1,
+  OFTAWQ_TARGET_AWQ_GEMV_FAST = 2,
+  OFTAWQ_TARGET_AWQ_MARLIN = 3,
+  OFTAWQ_TARGET_LINEAR_F16 = 4,
+  OFTAWQ_TARGET_LINEAR_F32 = 5
+} oftawq_target_kind;
+
+typedef struct oftawq_target {
+  size_t size;                   /* sizeof(oftawq_target), set by _init */
+  oftawq_target_kind kind;
+  const char *awq_version;       /* the AWQ producer's version (AutoAWQ), or NULL when unknown */
+  oftawq_awq_tensors tensors;    /* used when kind is OFTAWQ_TARGET_AWQ_GEMM */
+} oftawq_target;
+
+OFTAWQ_API void oftawq_target_init(oftawq_target *target);
+
+/* The oldest AWQ producer version the factory accepts. */
+#define OFTAWQ_MIN_AWQ_VERSION "0.2.0"
+
+/*! oftawq_dispatch() :
+ *  PEFT's dispatch_awq in C. For a target that is not an AWQ GEMM layer it
+ *  returns OFTAWQ_NOT_APPLICABLE (> 0) and no layer. For an AWQ producer
+ *  version below 0.2.0 it returns OFTAWQ_E_INCOMPATIBLE_VERSION with the detail
+ *  "Found an incompatible version of auto-awq. Found version X, but only
+ *  versions above 0.2.0 are supported."; an unparsable version is
+ *  OFTAWQ_E_INVALID_ARGUMENT (NULL means unknown and is accepted). A device
+ *  below OpenCL C 1.2 is OFTAWQ_E_DEVICE_UNSUPPORTED. Otherwise it validates
+ *  the tensors and the OFT config and returns a layer holding the adapter
+ *  `adapter_name` (weights as in oftawq_layer_add_adapter), active.
+ *  @out : the layer (caller owns), NULL unless OFTAWQ_OK. */
+OFTAWQ_API oftawq_status oftawq_dispatch(oftawq_context *ctx, const oftawq_target *target, const char *adapter_name,
+                                         const oftawq_oft_config *config, const float *weights, size_t count,
+                                         oftawq_layer **out);
+
 #ifdef __cplusplus
 }
 #endif

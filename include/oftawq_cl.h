@@ -48,6 +48,12 @@ OFTAWQ_API oftawq_status oftawq_oft_rotate_cl(oftawq_oft *oft, oftawq_dtype dtyp
 OFTAWQ_API oftawq_status oftawq_awq_forward_cl(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
                                                cl_uint n_wait, const cl_event *wait, cl_event *done);
 
+/*! oftawq_layer_forward_cl() : oftawq_layer_forward() on device buffers (rows x K in,
+ *  rows x N out, no aliasing; x is not modified), non-blocking with an optional
+ *  wait list and completion event. */
+OFTAWQ_API oftawq_status oftawq_layer_forward_cl(oftawq_layer *layer, oftawq_dtype dtype, cl_mem x, cl_mem y,
+                                                 size_t rows, cl_uint n_wait, const cl_event *wait, cl_event *done);
+
 #ifdef __cplusplus
 }
 #endif

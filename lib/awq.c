@@ -9,7 +9,8 @@
 #include <clblast_c.h>
 #endif
 
-#include "oft.h"
+#include "awq.h"
+#include "buffer.h"
 #include "program.h"
 
 /* Default launch shapes (the autotuner will replace them per device). */
@@ -170,19 +171,6 @@ static oftawq_status set_common_args(oftawq_awq *awq, cl_kernel k, cl_mem x, cl_
   return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(awq->ctx, err, "setting AWQ kernel arguments");
 }
 
-/* Grows a scratch buffer to at least `bytes`. */
-static oftawq_status scratch(oftawq_awq *awq, cl_mem *buf, size_t *have, size_t bytes)
-{
-  cl_int err = CL_SUCCESS;
-  if (*buf && *have >= bytes) return OFTAWQ_OK;
-  if (*buf) clReleaseMemObject(*buf);
-  *have = 0;
-  *buf = clCreateBuffer(awq->ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-  if (!*buf) return oftawq__cl_fail(awq->ctx, err, "allocating %zu bytes of AWQ scratch", bytes);
-  *have = bytes;
-  return OFTAWQ_OK;
-}
-
 #ifdef OFTAWQ_HAVE_CLBLAST
 static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
                                    cl_uint n_wait, const cl_event *wait, cl_event *done)
@@ -217,8 +205,8 @@ static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x
       return status;
     }
   }
-  if ((status = scratch(awq, &awq->scratch_x, &awq->scratch_x_bytes, rows * awq->K * sizeof(float))) < 0 ||
-      (status = scratch(awq, &awq->scratch_y, &awq->scratch_y_bytes, rows * awq->N * sizeof(float))) < 0)
+  if ((status = oftawq__scratch(ctx, &awq->scratch_x, &awq->scratch_x_bytes, rows * awq->K * sizeof(float))) < 0 ||
+      (status = oftawq__scratch(ctx, &awq->scratch_y, &awq->scratch_y_bytes, rows * awq->N * sizeof(float))) < 0)
     return status;
   if ((status = kernel(awq, dtype, K_ROUND, &k)) < 0) return status;
   n = (cl_uint)(rows * awq->K);
@@ -240,8 +228,8 @@ static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x
 }
 #endif
 
-static oftawq_status enqueue_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
-                                     cl_uint n_wait, const cl_event *wait, cl_event *done)
+oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                  cl_uint n_wait, const cl_event *wait, cl_event *done)
 {
   oftawq_context *ctx = awq->ctx;
   oftawq_awq_path path = oftawq_awq_path_for(awq, rows);
@@ -273,25 +261,16 @@ static oftawq_status enqueue_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem
   return oftawq__enqueue(ctx, k, "awq_gemm", 2, g, l, n_wait, wait, done);
 }
 
-static oftawq_status check_mem(oftawq_context *ctx, cl_mem m, size_t need, const char *what)
+static oftawq_status forward_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows, cl_uint n_wait,
+                                const cl_event *wait, cl_event *done)
 {
-  size_t have = 0;
-  if (!m || clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS)
-    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%s is not a valid buffer", what);
-  if (have < need)
-    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%s buffer holds %zu bytes, %zu needed", what, have, need);
-  return OFTAWQ_OK;
+  return oftawq__awq_enqueue(obj, dtype, x, y, rows, n_wait, wait, done);
 }
 
-/* Bytes of x and y for `rows` rows, overflow-checked. */
-static oftawq_status io_bytes(oftawq_awq *awq, oftawq_dtype dtype, size_t rows, size_t *xb, size_t *yb)
+oftawq_status oftawq__awq_io_bytes(oftawq_awq *awq, oftawq_dtype dtype, size_t rows, size_t *xb, size_t *yb)
 {
-  size_t es = oftawq__dtype_size(dtype), n;
-  if (!es) return oftawq__fail(awq->ctx, OFTAWQ_E_INVALID_ARGUMENT, "unknown dtype %d", (int)dtype);
-  if (!oftawq__mul_size(rows, (size_t)awq->K, &n) || !oftawq__mul_size(n, es, xb) ||
-      !oftawq__mul_size(rows, (size_t)awq->N, &n) || !oftawq__mul_size(n, es, yb))
-    return oftawq__fail(awq->ctx, OFTAWQ_E_INVALID_ARGUMENT, "%zu rows overflow", rows);
-  return OFTAWQ_OK;
+  oftawq_status status = oftawq__rows_bytes(awq->ctx, dtype, rows, (size_t)awq->K, xb);
+  return status < 0 ? status : oftawq__rows_bytes(awq->ctx, dtype, rows, (size_t)awq->N, yb);
 }
 
 oftawq_status oftawq_awq_forward_cl(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
@@ -301,40 +280,20 @@ oftawq_status oftawq_awq_forward_cl(oftawq_awq *awq, oftawq_dtype dtype, cl_mem 
   size_t xb, yb;
   if (done) *done = NULL;
   if (!awq) return OFTAWQ_E_INVALID_ARGUMENT;
-  if ((status = io_bytes(awq, dtype, rows, &xb, &yb)) < 0) return status;
-  if (x == y) return oftawq__fail(awq->ctx, OFTAWQ_E_INVALID_ARGUMENT, "x and y must be different buffers");
-  if ((status = check_mem(awq->ctx, x, xb, "x")) < 0 || (status = check_mem(awq->ctx, y, yb, "y")) < 0)
-    return status;
-  if (rows == 0)
-    return clEnqueueMarkerWithWaitList(awq->ctx->queue, n_wait, wait, done) == CL_SUCCESS
-             ? OFTAWQ_OK
-             : oftawq__fail(awq->ctx, OFTAWQ_E_OPENCL, "enqueueing a marker failed");
-  return enqueue_forward(awq, dtype, x, y, rows, n_wait, wait, done);
+  if ((status = oftawq__awq_io_bytes(awq, dtype, rows, &xb, &yb)) < 0) return status;
+  return oftawq__run_on_device(awq->ctx, forward_op, awq, dtype, x, xb, y, yb, rows, n_wait, wait, done);
 }
 
 oftawq_status oftawq_awq_forward(oftawq_awq *awq, oftawq_dtype dtype, const void *x, void *y, size_t rows)
 {
-  oftawq_context *ctx;
   oftawq_status status;
-  cl_mem bx = NULL, by = NULL;
   size_t xb, yb;
-  cl_int err = CL_SUCCESS;
   if (!awq) return OFTAWQ_E_INVALID_ARGUMENT;
-  ctx = awq->ctx;
-  if ((status = io_bytes(awq, dtype, rows, &xb, &yb)) < 0) return status;
-  if (rows == 0) return OFTAWQ_OK;
-  if (!x || !y) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "NULL x or y");
-  bx = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, xb, (void *)(uintptr_t)x, &err);
-  if (bx) by = clCreateBuffer(ctx->cl_ctx, CL_MEM_WRITE_ONLY, yb, NULL, &err);
-  if (!bx || !by) {
-    status = oftawq__cl_fail(ctx, err, "allocating activation buffers");
-    goto done;
-  }
-  if ((status = enqueue_forward(awq, dtype, bx, by, rows, 0, NULL, NULL)) < 0) goto done;
-  err = clEnqueueReadBuffer(ctx->queue, by, CL_TRUE, 0, yb, y, 0, NULL, NULL);
-  if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "reading the AWQ output");
-done:
-  if (bx) clReleaseMemObject(bx);
-  if (by) clReleaseMemObject(by);
-  return status;
+  if ((status = oftawq__awq_io_bytes(awq, dtype, rows, &xb, &yb)) < 0) return status;
+  return oftawq__run_on_host(awq->ctx, forward_op, awq, dtype, x, xb, y, yb, rows);
 }
+
+int oftawq__awq_in_features(const oftawq_awq *awq) { return awq->K; }
+int oftawq__awq_out_features(const oftawq_awq *awq) { return awq->N; }
+int oftawq__awq_group_size(const oftawq_awq *awq) { return awq->G; }
+int oftawq__awq_has_bias(const oftawq_awq *awq) { return awq->has_bias; }

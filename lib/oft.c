@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "oft.h"
 #include "program.h"
 #include "ref.h"
@@ -59,11 +60,6 @@ void oftawq_oft_shape_init(oftawq_oft_shape *s)
   if (!s) return;
   memset(s, 0, sizeof *s);
   s->size = sizeof *s;
-}
-
-size_t oftawq__dtype_size(oftawq_dtype dtype)
-{
-  return dtype == OFTAWQ_F32 ? 4 : dtype == OFTAWQ_F16 ? 2 : 0;
 }
 
 static oftawq_status invalid(char *why, size_t cap, const char *fmt, ...) OFTAWQ__PRINTF(3, 4);
@@ -442,7 +438,8 @@ oftawq_status oftawq_oft_get_rotation(oftawq_oft *oft, float *R, size_t count)
 static int rotate_vec(int b) { return b % 4 == 0 ? 4 : b % 2 == 0 ? 2 : 1; }
 
 oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
-                                         cl_uint n_wait, const cl_event *wait, cl_event *done)
+                                         cl_mem row_select, cl_int select, cl_uint n_wait, const cl_event *wait,
+                                         cl_event *done)
 {
   oftawq_context *ctx = oft->ctx;
   const int b = oft->shape.block_size, vec = rotate_vec(b);
@@ -453,7 +450,6 @@ oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl
   cl_mem R;
   cl_int err;
 
-  if (rows > UINT32_MAX) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "too many rows (%zu)", rows);
   if ((status = oftawq__oft_rotation_buffer(oft, &R)) < 0) return status;
   if (!*k) {
     char opts[128];
@@ -462,34 +458,18 @@ oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl
     if ((status = oftawq__kernel_create(ctx, "oft_rotate", opts, "oft_rotate", k)) < 0) return status;
   }
   err = OFTAWQ__ARG(*k, 0, x) | OFTAWQ__ARG(*k, 1, y) | OFTAWQ__ARG(*k, 2, R) | OFTAWQ__ARG(*k, 3, nrows) |
-        OFTAWQ__ARG(*k, 4, d) | OFTAWQ__ARG(*k, 5, share);
+        OFTAWQ__ARG(*k, 4, d) | OFTAWQ__ARG(*k, 5, share) | OFTAWQ__ARG(*k, 6, row_select) |
+        OFTAWQ__ARG(*k, 7, select);
   if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting oft_rotate arguments");
   g[0] = (oft->shape.in_features + (size_t)vec - 1) / (size_t)vec;
   g[1] = rows;
   return oftawq__enqueue(ctx, *k, "oft_rotate", 2, g, l, n_wait, wait, done);
 }
 
-/* Checks that a device buffer holds at least `need` bytes. */
-static oftawq_status check_buffer(oftawq_context *ctx, cl_mem m, size_t need, const char *what)
+static oftawq_status rotate_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows, cl_uint n_wait,
+                               const cl_event *wait, cl_event *done)
 {
-  size_t have = 0;
-  if (!m) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%s buffer is NULL", what);
-  if (clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS)
-    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%s is not a valid cl_mem", what);
-  if (have < need)
-    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%s buffer holds %zu bytes, %zu needed", what, have, need);
-  return OFTAWQ_OK;
-}
-
-/* Bytes of rows x in_features elements of dtype, overflow-checked. */
-static oftawq_status rows_bytes(oftawq_oft *oft, oftawq_dtype dtype, size_t rows, size_t *bytes)
-{
-  size_t es = oftawq__dtype_size(dtype), n;
-  if (!es) return oftawq__fail(oft->ctx, OFTAWQ_E_INVALID_ARGUMENT, "unknown dtype %d", (int)dtype);
-  if (!oftawq__mul_size(rows, (size_t)oft->shape.in_features, &n) || !oftawq__mul_size(n, es, bytes))
-    return oftawq__fail(oft->ctx, OFTAWQ_E_INVALID_ARGUMENT, "%zu rows of %d features overflow", rows,
-                        oft->shape.in_features);
-  return OFTAWQ_OK;
+  return oftawq__oft_enqueue_rotate(obj, dtype, x, y, rows, NULL, 0, n_wait, wait, done);
 }
 
 oftawq_status oftawq_oft_rotate_cl(oftawq_oft *oft, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
@@ -499,39 +479,17 @@ oftawq_status oftawq_oft_rotate_cl(oftawq_oft *oft, oftawq_dtype dtype, cl_mem x
   size_t bytes;
   if (done) *done = NULL;
   if (!oft) return OFTAWQ_E_INVALID_ARGUMENT;
-  if ((status = rows_bytes(oft, dtype, rows, &bytes)) < 0) return status;
-  if (x == y) return oftawq__fail(oft->ctx, OFTAWQ_E_INVALID_ARGUMENT, "x and y must be different buffers");
-  if ((status = check_buffer(oft->ctx, x, bytes, "x")) < 0 || (status = check_buffer(oft->ctx, y, bytes, "y")) < 0)
+  if ((status = oftawq__rows_bytes(oft->ctx, dtype, rows, (size_t)oft->shape.in_features, &bytes)) < 0)
     return status;
-  if (rows == 0) return clEnqueueMarkerWithWaitList(oft->ctx->queue, n_wait, wait, done) == CL_SUCCESS
-                            ? OFTAWQ_OK
-                            : oftawq__fail(oft->ctx, OFTAWQ_E_OPENCL, "enqueueing a marker failed");
-  return oftawq__oft_enqueue_rotate(oft, dtype, x, y, rows, n_wait, wait, done);
+  return oftawq__run_on_device(oft->ctx, rotate_op, oft, dtype, x, bytes, y, bytes, rows, n_wait, wait, done);
 }
 
 oftawq_status oftawq_oft_rotate(oftawq_oft *oft, oftawq_dtype dtype, const void *x, void *y, size_t rows)
 {
-  oftawq_context *ctx;
   oftawq_status status;
-  cl_mem bx = NULL, by = NULL;
   size_t bytes;
-  cl_int err = CL_SUCCESS;
   if (!oft) return OFTAWQ_E_INVALID_ARGUMENT;
-  ctx = oft->ctx;
-  if ((status = rows_bytes(oft, dtype, rows, &bytes)) < 0) return status;
-  if (rows == 0) return OFTAWQ_OK;
-  if (!x || !y) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "NULL x or y");
-  bx = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, (void *)(uintptr_t)x, &err);
-  if (bx) by = clCreateBuffer(ctx->cl_ctx, CL_MEM_WRITE_ONLY, bytes, NULL, &err);
-  if (!bx || !by) {
-    status = oftawq__cl_fail(ctx, err, "allocating %zu bytes for activations", bytes);
-    goto done;
-  }
-  if ((status = oftawq__oft_enqueue_rotate(oft, dtype, bx, by, rows, 0, NULL, NULL)) < 0) goto done;
-  err = clEnqueueReadBuffer(ctx->queue, by, CL_TRUE, 0, bytes, y, 0, NULL, NULL);
-  if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "reading the rotated activations");
-done:
-  if (bx) clReleaseMemObject(bx);
-  if (by) clReleaseMemObject(by);
-  return status;
+  if ((status = oftawq__rows_bytes(oft->ctx, dtype, rows, (size_t)oft->shape.in_features, &bytes)) < 0)
+    return status;
+  return oftawq__run_on_host(oft->ctx, rotate_op, oft, dtype, x, bytes, y, bytes, rows);
 }

@@ -8,11 +8,11 @@
  * adapter owns the buffer: [weight_rows][b][b] floats. */
 oftawq_status oftawq__oft_rotation_buffer(oftawq_oft *oft, cl_mem *R);
 
-/* Enqueues y = x . BD(R) for rows x in_features elements (no alias). */
+/* Enqueues y = x . BD(R) for rows x in_features elements (no alias). With a
+ * row_select buffer (int per row), only rows whose entry equals `select` are
+ * written; the others of y are left as they are. */
 oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
-                                         cl_uint n_wait, const cl_event *wait, cl_event *done);
-
-/* Element size of an activation dtype (0 for an unknown one). */
-size_t oftawq__dtype_size(oftawq_dtype dtype);
+                                         cl_mem row_select, cl_int select, cl_uint n_wait, const cl_event *wait,
+                                         cl_event *done);
 
 #endif /* OFTAWQ_OFT_H */

@@ -19,15 +19,14 @@ Outputs tests/fixtures/awq/cases.tsv and <case>.bin: qweight int32, qzeros int32
 y = fp16(fp16(x) @ dequantize_gemm(...) + bias) with the sum in float64.
 """
 import argparse
-import importlib.util
-import json
 import os
-import struct
 import sys
-import types
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peftawq import awq_matmul, load_awq, quantize_linear, read_safetensors  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "awq")
 
@@ -38,75 +37,6 @@ LAYERS = [
     ("minilm_output_g128", "encoder.layer.2.output.dense", 128),
     ("minilm_value_gk", "encoder.layer.3.attention.self.value", -1),
 ]
-
-
-def load_awq(src):
-    for name in ["awq", "awq.utils", "awq.modules", "awq.modules.linear"]:
-        mod = types.ModuleType(name)
-        mod.__path__ = [os.path.join(src, *name.split("."))]
-        sys.modules[name] = mod
-    utils = types.ModuleType("awq.utils.utils")
-    utils.get_best_device = lambda: "cpu"
-    sys.modules["awq.utils.utils"] = utils
-
-    def load(name, rel):
-        spec = importlib.util.spec_from_file_location(name, os.path.join(src, rel))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-        return mod
-
-    load("awq.utils.module", "awq/utils/module.py")
-    packing = load("awq.utils.packing_utils", "awq/utils/packing_utils.py")
-    gemm = load("awq.modules.linear.gemm", "awq/modules/linear/gemm.py")
-    return gemm.WQLinear_GEMM, packing.dequantize_gemm
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(data[a:b], dtype=dtypes[v["dtype"]]).reshape(v["shape"])
-    return out
-
-
-def pseudo_quantize_tensor(w, w_bit, group_size):
-    # AutoAWQ 0.2.9 awq/quantize/quantizer.py, AwqQuantizer.pseudo_quantize_tensor, zero_point=True
-    org_w_shape = w.shape
-    w = w.reshape(-1, group_size)
-    max_val = w.amax(dim=1, keepdim=True)
-    min_val = w.amin(dim=1, keepdim=True)
-    max_int = 2**w_bit - 1
-    min_int = 0
-    scales = (max_val - min_val).clamp(min=1e-5) / max_int
-    zeros = (-torch.round(min_val / scales)).clamp_(min_int, max_int)
-    w = (torch.clamp(torch.round(w / scales) + zeros, min_int, max_int) - zeros) * scales
-    zeros = zeros.view(org_w_shape[0], -1)
-    scales = scales.view(org_w_shape[0], -1)
-    return w.reshape(org_w_shape), scales, zeros
-
-
-AWQ_REVERSE_ORDER = [0, 4, 1, 5, 2, 6, 3, 7]
-
-
-def restated_dequantize_gemm(qweight, qzeros, scales, group_size):
-    # AutoAWQ 0.2.9 awq/utils/packing_utils.py dequantize_gemm: unpack_awq, reverse_awq_order,
-    # & 0xF, then (iweight - izeros.repeat_interleave(G)) * scales.repeat_interleave(G), in fp16
-    def unpack(a):
-        u = a.astype(np.int64) & 0xFFFFFFFF
-        cols = [(u >> (4 * AWQ_REVERSE_ORDER[c])) & 0xF for c in range(8)]
-        return np.stack(cols, axis=-1).reshape(a.shape[0], -1)
-    iw, iz = unpack(qweight), unpack(qzeros)
-    iz = np.repeat(iz, group_size, axis=0)
-    sc = np.repeat(scales, group_size, axis=0)
-    return ((iw - iz).astype(np.float16) * sc).astype(np.float16)
 
 
 def main():
@@ -125,23 +55,9 @@ def main():
         weight = torch.from_numpy(tensors[prefix + ".weight"].astype(np.float32))  # [N, K]
         bias = torch.from_numpy(tensors[prefix + ".bias"].astype(np.float32))
         N, K = weight.shape
-        g = K if G == -1 else G
-        linear = torch.nn.Linear(K, N, bias=True)
-        with torch.no_grad():
-            linear.weight.copy_(weight.half().float())
-            linear.bias.copy_(bias)
-            wq, scales, zeros = pseudo_quantize_tensor(linear.weight.data, 4, g)
-            linear.weight.copy_(wq)
-        q = WQLinear_GEMM.from_linear(linear, 4, g, init_only=False, scales=scales.t().contiguous(),
-                                      zeros=zeros.t().contiguous())
-        try:
-            W = dequantize_gemm(q.qweight, q.qzeros, q.scales, 4, g).numpy()  # [K, N] fp16
-        except IndexError:  # torch < 2 cannot index with int32 tensors inside reverse_awq_order
-            W = restated_dequantize_gemm(q.qweight.detach().numpy(), q.qzeros.detach().numpy(), q.scales.detach().numpy(), g)
+        q, W = quantize_linear(WQLinear_GEMM, dequantize_gemm, weight, bias, G)
         x = (rng.standard_normal((args.rows, K)) * 0.5).astype(np.float32)
-        xh = x.astype(np.float16).astype(np.float64)
-        y = xh @ W.astype(np.float64) + q.bias.detach().numpy().astype(np.float64)
-        y = y.astype(np.float32).astype(np.float16).astype(np.float32)
+        y = awq_matmul(x, W, q.bias.detach().numpy())
         with open(os.path.join(OUT, name + ".bin"), "wb") as f:
             for a in (q.qweight.detach().numpy().astype("<i4"), q.qzeros.detach().numpy().astype("<i4"),
                       q.scales.detach().numpy().astype("<f2"), q.bias.detach().numpy().astype("<f2"), x.astype("<f4"), y.astype("<f4")):

@@ -16,50 +16,17 @@ PEFT's own code. Outputs: tests/fixtures/oft/<tag>.tsv (one line per case) and
 tests/fixtures/oft/<case>.f32 (little-endian float32: w, then x, then R, then y).
 """
 import argparse
-import importlib.util
 import os
 import sys
-import types
 
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peftawq import load_peft_layer  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "fixtures", "oft")
-
-
-def load_peft_layer(src):
-    try:
-        if src is None:
-            from peft.tuners.oft import layer  # noqa: F401
-            import peft
-            return layer, peft.__version__
-    except Exception:
-        pass
-    if src is None:
-        spec = importlib.util.find_spec("peft")
-        src = os.path.dirname(spec.origin)
-    for name in ["peft", "peft.tuners", "peft.tuners.oft"]:
-        mod = types.ModuleType(name)
-        mod.__path__ = []
-        sys.modules[name] = mod
-    utils = types.ModuleType("peft.tuners.tuners_utils")
-    utils.BaseTunerLayer = type("BaseTunerLayer", (), {})
-    utils.check_adapters_to_merge = lambda *a, **k: []
-    sys.modules["peft.tuners.tuners_utils"] = utils
-    config = types.ModuleType("peft.tuners.oft.config")
-    config.OFTConfig = type("OFTConfig", (), {})
-    sys.modules["peft.tuners.oft.config"] = config
-    spec = importlib.util.spec_from_file_location("peft.tuners.oft.layer", os.path.join(src, "tuners", "oft", "layer.py"))
-    layer = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = layer
-    spec.loader.exec_module(layer)
-    version = "unknown"
-    with open(os.path.join(src, "__init__.py")) as f:
-        for line in f:
-            if line.startswith("__version__"):
-                version = line.split("=")[1].strip().strip("\"'")
-    return layer, version
 
 
 def adjust(layer, d, p):
