@@ -351,8 +351,6 @@ int main(void)
 {
   Suite *s = suite_create("awq");
   TCase *cpu = tcase_create("reference"), *dev = tcase_create("device");
-  SRunner *sr;
-  int failed;
   tcase_add_test(cpu, nibble_order_hand_computed);
   tcase_set_timeout(dev, 300);
   tcase_add_test(dev, hand_computed_layer);
@@ -366,9 +364,5 @@ int main(void)
   tcase_add_test(dev, non_finite_activations_propagate);
   suite_add_tcase(s, cpu);
   suite_add_tcase(s, dev);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tu_run(s);
 }

@@ -72,6 +72,22 @@ static void expect_close(const base *b, const float *got, const float *want, con
   }
 }
 
+/* Checked fixture (runs in the forked child, so OpenCL stays out of the parent). */
+static base B;
+static oftawq_context *ctx;
+
+static void setup(void)
+{
+  B = load_base();
+  ctx = tu_context(NULL);
+}
+
+static void teardown(void)
+{
+  oftawq_context_destroy(ctx);
+  free_base(&B);
+}
+
 static oftawq_target gemm_target(const base *b, const char *version)
 {
   oftawq_target t;
@@ -97,8 +113,7 @@ START_TEST(peft_autoawq_fixtures)
 {
   char *path = tu_srcpath("tests/fixtures/layer/cases.tsv"), line[1024];
   FILE *f = fopen(path, "r");
-  base b = load_base();
-  oftawq_context *ctx = tu_context(NULL);
+  base b = B;
   int cases = 0;
   ck_assert_msg(f != NULL, "cannot open %s", path);
   while (fgets(line, sizeof line, f)) {
@@ -167,25 +182,8 @@ START_TEST(peft_autoawq_fixtures)
   fclose(f);
   free(path);
   ck_assert_int_ge(cases, 10);
-  free_base(&b);
-  oftawq_context_destroy(ctx);
 }
 END_TEST
-
-static void fill_random(float *v, size_t n, float scale, uint64_t seed)
-{
-  tu_rng r;
-  size_t i;
-  tu_rng_seed(&r, seed);
-  for (i = 0; i < n; i++) v[i] = tu_rng_uniform(&r, -scale, scale);
-}
-
-static float *random_vec(size_t n, float scale, uint64_t seed)
-{
-  float *v = malloc(n * sizeof *v);
-  fill_random(v, n, scale, seed);
-  return v;
-}
 
 static oftawq_oft_config block_config(int b, int neumann)
 {
@@ -197,11 +195,11 @@ static oftawq_oft_config block_config(int b, int neumann)
 }
 
 /* Builds a layer with adapters "a" (b=32, Neumann), "b" (b=16, exact), "c" (b=64, Neumann) and random weights. */
-static oftawq_layer *three_adapter_layer(oftawq_context *ctx, const base *b)
+static oftawq_layer *three_adapter_layer(const base *b)
 {
   oftawq_target t = gemm_target(b, NULL);
   oftawq_oft_config ca = block_config(32, 1), cb = block_config(16, 0), cc = block_config(64, 1);
-  float *wa = random_vec(12 * 496, 0.01f, 1), *wb = random_vec(24 * 120, 0.02f, 2), *wc = random_vec(6 * 2016, 0.005f, 3);
+  float *wa = tu_random_floats(12 * 496, 0.01f, 1), *wb = tu_random_floats(24 * 120, 0.02f, 2), *wc = tu_random_floats(6 * 2016, 0.005f, 3);
   oftawq_layer *layer = NULL;
   ck_assert_int_eq(oftawq_dispatch(ctx, &t, "a", &ca, wa, 12 * 496, &layer), OFTAWQ_OK);
   ck_assert_int_eq(oftawq_layer_add_adapter(layer, "b", &cb, wb, 24 * 120), OFTAWQ_OK);
@@ -214,12 +212,11 @@ static oftawq_layer *three_adapter_layer(oftawq_context *ctx, const base *b)
 
 START_TEST(composition_matches_reference)
 {
-  base b = load_base();
-  oftawq_context *ctx = tu_context(NULL);
-  oftawq_layer *layer = three_adapter_layer(ctx, &b);
+  base b = B;
+  oftawq_layer *layer = three_adapter_layer(&b);
   const char *order[] = {"c", "a", "b"};
   const size_t rows = 3, K = 384, N = 384;
-  float *x = random_vec(rows * K, 1.0f, 9), *xr = malloc(rows * K * 4), *y = malloc(rows * N * 4),
+  float *x = tu_random_floats(rows * K, 1.0f, 9), *xr = malloc(rows * K * 4), *y = malloc(rows * N * 4),
         *yr = malloc(rows * N * 4), *yab = malloc(rows * N * 4);
   size_t i;
   /* reference: rotate by each adapter's device R in double, in order, then the AWQ reference */
@@ -255,19 +252,16 @@ START_TEST(composition_matches_reference)
   free(yr);
   free(yab);
   oftawq_layer_destroy(layer);
-  free_base(&b);
-  oftawq_context_destroy(ctx);
 }
 END_TEST
 
 START_TEST(mixed_batch_equals_per_row_forwards)
 {
-  base b = load_base();
-  oftawq_context *ctx = tu_context(NULL);
-  oftawq_layer *layer = three_adapter_layer(ctx, &b);
+  base b = B;
+  oftawq_layer *layer = three_adapter_layer(&b);
   const size_t rows = 6, K = 384, N = 384;
   const int index[6] = {2, -1, 0, 1, 0, 2};
-  float *x = random_vec(rows * K, 1.0f, 10), *y = malloc(rows * N * 4), *one = malloc(N * 4);
+  float *x = tu_random_floats(rows * K, 1.0f, 10), *y = malloc(rows * N * 4), *one = malloc(N * 4);
   size_t r;
   oftawq_awq_set_path(oftawq_layer_base(layer), OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(oftawq_layer_forward_mixed(layer, OFTAWQ_F32, x, y, rows, index), OFTAWQ_OK);
@@ -284,8 +278,6 @@ START_TEST(mixed_batch_equals_per_row_forwards)
   free(y);
   free(one);
   oftawq_layer_destroy(layer);
-  free_base(&b);
-  oftawq_context_destroy(ctx);
 }
 END_TEST
 
@@ -300,8 +292,7 @@ START_TEST(dispatch_matrix)
     {"0.2.0", OFTAWQ_OK}, {"v0.2", OFTAWQ_OK}, {"0.2.0+cu121", OFTAWQ_OK}, {"0.2.9", OFTAWQ_OK},
     {"1.0.0", OFTAWQ_OK}, {NULL, OFTAWQ_OK}, {"not-a-version", OFTAWQ_E_INVALID_ARGUMENT}, {"", OFTAWQ_E_INVALID_ARGUMENT},
   };
-  base b = load_base();
-  oftawq_context *ctx = tu_context(NULL);
+  base b = B;
   oftawq_oft_config c = block_config(32, 1);
   size_t i, k;
   for (k = 0; k < sizeof other / sizeof other[0]; k++)
@@ -349,16 +340,13 @@ START_TEST(dispatch_matrix)
     ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "group size"));
     ck_assert_int_eq(oftawq_dispatch(ctx, NULL, "default", &c, NULL, 0, &layer), OFTAWQ_E_INVALID_ARGUMENT);
   }
-  free_base(&b);
-  oftawq_context_destroy(ctx);
 }
 END_TEST
 
 START_TEST(adapter_management)
 {
-  base b = load_base();
-  oftawq_context *ctx = tu_context(NULL);
-  oftawq_layer *layer = three_adapter_layer(ctx, &b);
+  base b = B;
+  oftawq_layer *layer = three_adapter_layer(&b);
   oftawq_oft_config c = block_config(32, 1);
   float w[12 * 496], x[384], y0[384], y1[384], yb[384];
   char desc[1024];
@@ -387,7 +375,7 @@ START_TEST(adapter_management)
   ck_assert_uint_gt(need, 100);
 
   /* disable -> base only; enable -> the active adapter; weights replaced -> new output */
-  fill_random(x, 384, 1.0f, 4);
+  tu_fill_random(x, 384, 1.0f, 4);
   ck_assert_int_eq(oftawq_awq_forward(oftawq_layer_base(layer), OFTAWQ_F32, x, yb, 1), OFTAWQ_OK);
   ck_assert_int_eq(oftawq_layer_enable_adapters(layer, 0), OFTAWQ_OK);
   ck_assert_int_eq(oftawq_layer_forward(layer, OFTAWQ_F32, x, y0, 1), OFTAWQ_OK);
@@ -410,15 +398,12 @@ START_TEST(adapter_management)
   ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "merge"));
   oftawq_layer_destroy(layer);
   oftawq_layer_destroy(NULL);
-  free_base(&b);
-  oftawq_context_destroy(ctx);
 }
 END_TEST
 
 START_TEST(dropout_and_fan_in_fan_out_are_stored)
 {
-  base b = load_base();
-  oftawq_context *ctx = tu_context(NULL);
+  base b = B;
   oftawq_target t = gemm_target(&b, "0.2.9");
   oftawq_oft_config c = block_config(32, 1), got;
   oftawq_layer *layer = NULL;
@@ -436,22 +421,19 @@ START_TEST(dropout_and_fan_in_fan_out_are_stored)
   oftawq_layer_describe(layer, desc, sizeof desc, NULL);
   ck_assert_ptr_nonnull(strstr(desc, "module_dropout=0.25"));
   /* inference ignores dropout: two forwards agree exactly */
-  fill_random(x, 384, 1.0f, 8);
+  tu_fill_random(x, 384, 1.0f, 8);
   ck_assert_int_eq(oftawq_layer_forward(layer, OFTAWQ_F32, x, y0, 1), OFTAWQ_OK);
   ck_assert_int_eq(oftawq_layer_forward(layer, OFTAWQ_F32, x, y1, 1), OFTAWQ_OK);
   ck_assert_int_eq(memcmp(y0, y1, sizeof y0), 0);
   oftawq_layer_destroy(layer);
-  free_base(&b);
-  oftawq_context_destroy(ctx);
 }
 END_TEST
 
 START_TEST(forward_on_caller_buffers)
 {
-  base b = load_base();
-  oftawq_context *ctx = tu_context(NULL);
-  oftawq_layer *layer = three_adapter_layer(ctx, &b);
-  float *x = random_vec(2 * 384, 1.0f, 12), y_host[2 * 384], y_dev[2 * 384];
+  base b = B;
+  oftawq_layer *layer = three_adapter_layer(&b);
+  float *x = tu_random_floats(2 * 384, 1.0f, 12), y_host[2 * 384], y_dev[2 * 384];
   cl_context cc;
   cl_command_queue q;
   cl_mem bx, by;
@@ -473,8 +455,6 @@ START_TEST(forward_on_caller_buffers)
   clReleaseMemObject(by);
   free(x);
   oftawq_layer_destroy(layer);
-  free_base(&b);
-  oftawq_context_destroy(ctx);
 }
 END_TEST
 
@@ -482,9 +462,8 @@ int main(void)
 {
   Suite *s = suite_create("layer");
   TCase *tc = tcase_create("device");
-  SRunner *sr;
-  int failed;
   tcase_set_timeout(tc, 300);
+  tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, peft_autoawq_fixtures);
   tcase_add_test(tc, composition_matches_reference);
   tcase_add_test(tc, mixed_batch_equals_per_row_forwards);
@@ -493,9 +472,5 @@ int main(void)
   tcase_add_test(tc, dropout_and_fan_in_fan_out_are_stored);
   tcase_add_test(tc, forward_on_caller_buffers);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tu_run(s);
 }

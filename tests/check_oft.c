@@ -198,16 +198,6 @@ static oftawq_oft *make(oftawq_context *ctx, int d, int b, int neumann, int term
   return oft;
 }
 
-static float *random_floats(size_t n, float scale, uint64_t seed)
-{
-  tu_rng rng;
-  float *v = malloc(n * sizeof *v);
-  size_t i;
-  tu_rng_seed(&rng, seed);
-  for (i = 0; i < n; i++) v[i] = tu_rng_uniform(&rng, -scale, scale);
-  return v;
-}
-
 START_TEST(defaults_match_peft)
 {
   oftawq_oft_config c;
@@ -370,7 +360,7 @@ START_TEST(identity_init_returns_input_exactly)
     int d = bs[k] * 4;
     oftawq_oft *oft = make(ctx, d, bs[k], 1, 5, NULL, 0);
     oftawq_oft *ex = make(ctx, d, bs[k], 0, 5, NULL, 0);
-    float *x = random_floats((size_t)5 * d, 3.0f, 7 + k), *y = malloc((size_t)5 * d * 4);
+    float *x = tu_random_floats((size_t)5 * d, 3.0f, 7 + k), *y = malloc((size_t)5 * d * 4);
     uint16_t *xh = malloc((size_t)5 * d * 2), *yh = malloc((size_t)5 * d * 2);
     int i;
     for (i = 0; i < 5 * d; i++) xh[i] = oftawq__float_to_half(x[i]);
@@ -401,7 +391,7 @@ START_TEST(transform_matches_reference)
   for (k = 0; k < sizeof bs / sizeof bs[0]; k++) {
     int b = bs[k], d = b * 3, row, bl;
     int n_el = b * (b - 1) / 2;
-    float *w = random_floats((size_t)3 * n_el + 1, 0.3f / b, 100 + k);
+    float *w = tu_random_floats((size_t)3 * n_el + 1, 0.3f / b, 100 + k);
     oftawq_oft *oft = make(ctx, d, b, 1, 5, w, (size_t)3 * n_el);
     double *Rd = malloc((size_t)3 * b * b * sizeof *Rd);
     float *pw = malloc((size_t)3 * n_el * 4 + 4);
@@ -409,7 +399,7 @@ START_TEST(transform_matches_reference)
     for (bl = 0; bl < 3; bl++) oftawq__ref_cayley_neumann(pw + (size_t)bl * n_el, b, 5, 0, Rd + (size_t)bl * b * b);
     for (ri = 0; ri < 3; ri++) {
       size_t rows = rows_list[ri], n = rows * d, i;
-      float *x = random_floats(n, 2.0f, 9 * k + ri), *y = malloc(n * 4), *yr = malloc(n * 4), *xf = malloc(n * 4);
+      float *x = tu_random_floats(n, 2.0f, 9 * k + ri), *y = malloc(n * 4), *yr = malloc(n * 4), *xf = malloc(n * 4);
       uint16_t *xh = malloc(n * 2), *yh = malloc(n * 2);
       ck_assert_int_eq(oftawq_oft_rotate(oft, OFTAWQ_F32, x, y, rows), OFTAWQ_OK);
       oftawq__ref_rotate(x, rows, 3, b, Rd, 0, yr);
@@ -448,7 +438,7 @@ START_TEST(large_block_512)
 {
   oftawq_context *ctx = tu_context(NULL);
   const int b = 512, n_el = b * (b - 1) / 2;
-  float *w = random_floats((size_t)n_el, 0.3f / b, 512), *R = malloc((size_t)b * b * 4), *Rr = malloc((size_t)b * b * 4);
+  float *w = tu_random_floats((size_t)n_el, 0.3f / b, 512), *R = malloc((size_t)b * b * 4), *Rr = malloc((size_t)b * b * 4);
   double *Rd = malloc((size_t)b * b * sizeof *Rd);
   oftawq_oft *oft = make(ctx, b, b, 1, 4, w, (size_t)n_el);
   size_t i;
@@ -469,7 +459,7 @@ START_TEST(exact_rotation_is_orthogonal)
 {
   oftawq_context *ctx = tu_context(NULL);
   const int b = 32, n_el = b * (b - 1) / 2;
-  float *w = random_floats((size_t)4 * n_el, 0.5f, 3), *R = malloc((size_t)4 * b * b * 4);
+  float *w = tu_random_floats((size_t)4 * n_el, 0.5f, 3), *R = malloc((size_t)4 * b * b * 4);
   oftawq_oft *oft = make(ctx, 4 * b, b, 0, 5, w, (size_t)4 * n_el);
   int blk, i, j, k;
   double worst = 0;
@@ -495,7 +485,7 @@ START_TEST(three_and_four_terms_agree)
 {
   oftawq_context *ctx = tu_context(NULL);
   const int b = 16, n_el = b * (b - 1) / 2;
-  float *w = random_floats((size_t)2 * n_el, 0.05f, 11), *R3 = malloc((size_t)2 * b * b * 4),
+  float *w = tu_random_floats((size_t)2 * n_el, 0.05f, 11), *R3 = malloc((size_t)2 * b * b * 4),
         *R4 = malloc((size_t)2 * b * b * 4), *R5 = malloc((size_t)2 * b * b * 4);
   oftawq_oft *o3 = make(ctx, 2 * b, b, 1, 3, w, (size_t)2 * n_el), *o4 = make(ctx, 2 * b, b, 1, 4, w, (size_t)2 * n_el),
              *o5 = make(ctx, 2 * b, b, 1, 5, w, (size_t)2 * n_el);
@@ -521,7 +511,7 @@ START_TEST(divergence_warning)
   oftawq_context *ctx = NULL;
   tu_log log;
   const int b = 16, n_el = b * (b - 1) / 2;
-  float *w = random_floats((size_t)n_el, 0.2f, 5);
+  float *w = tu_random_floats((size_t)n_el, 0.2f, 5);
   oftawq_oft *oft;
   memset(&log, 0, sizeof log);
   oftawq_context_options_init(&o);
@@ -544,8 +534,8 @@ START_TEST(rotation_cached_until_weights_change)
 {
   oftawq_context *ctx = tu_context(NULL);
   const int b = 8, n_el = b * (b - 1) / 2;
-  float *w = random_floats((size_t)4 * n_el, 0.05f, 21), *w2 = random_floats((size_t)4 * n_el, 0.05f, 22);
-  float *x = random_floats((size_t)2 * 32, 1.0f, 23), y1[64], y2[64], bad[4 * 28];
+  float *w = tu_random_floats((size_t)4 * n_el, 0.05f, 21), *w2 = tu_random_floats((size_t)4 * n_el, 0.05f, 22);
+  float *x = tu_random_floats((size_t)2 * 32, 1.0f, 23), y1[64], y2[64], bad[4 * 28];
   oftawq_oft *oft = make(ctx, 32, b, 1, 5, w, (size_t)4 * n_el);
   ck_assert_uint_eq(oftawq_oft_rebuild_count(oft), 0);
   ck_assert_int_eq(oftawq_oft_rotate(oft, OFTAWQ_F32, x, y1, 2), OFTAWQ_OK);
@@ -612,7 +602,7 @@ START_TEST(rotate_on_caller_buffers)
 {
   oftawq_context *ctx = tu_context(NULL);
   const int b = 8, d = 32, n_el = 28;
-  float *w = random_floats((size_t)4 * n_el, 0.05f, 31), *x = random_floats((size_t)3 * d, 1.0f, 32);
+  float *w = tu_random_floats((size_t)4 * n_el, 0.05f, 31), *x = tu_random_floats((size_t)3 * d, 1.0f, 32);
   float y_host[3 * 32], y_dev[3 * 32];
   oftawq_oft *oft = make(ctx, d, b, 1, 5, w, (size_t)4 * n_el);
   cl_context cc;
@@ -665,8 +655,6 @@ int main(void)
 {
   Suite *s = suite_create("oft");
   TCase *cpu = tcase_create("config"), *dev = tcase_create("device");
-  SRunner *sr;
-  int failed;
   tcase_add_test(cpu, defaults_match_peft);
   tcase_add_test(cpu, r_and_block_size_derivation);
   tcase_add_test(cpu, config_validation_errors);
@@ -687,9 +675,5 @@ int main(void)
   tcase_add_test(dev, rotate_on_caller_buffers);
   suite_add_tcase(s, cpu);
   suite_add_tcase(s, dev);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tu_run(s);
 }

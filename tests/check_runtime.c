@@ -393,8 +393,6 @@ int main(void)
 {
   Suite *s = suite_create("runtime");
   TCase *tc = tcase_create("opencl");
-  SRunner *sr;
-  int failed;
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, embedded_sources_equal_files);
   tcase_add_test(tc, device_selection_forms);
@@ -410,9 +408,5 @@ int main(void)
   tcase_add_test(tc, wrapping_caller_objects);
   tcase_add_test(tc, profiling_queue_on_request);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tu_run(s);
 }

@@ -193,8 +193,6 @@ int main(void)
 {
   Suite *s = suite_create("status");
   TCase *tc = tcase_create("core");
-  SRunner *sr;
-  int failed;
   tcase_add_test(tc, every_status_has_name_and_message);
   tcase_add_test(tc, version_macros_match_runtime);
   tcase_add_test(tc, inits_fill_size_and_defaults);
@@ -206,9 +204,5 @@ int main(void)
   tcase_add_test(tc, size_products_detect_overflow);
   tcase_add_test(tc, fnv_hash_known_values);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tu_run(s);
 }

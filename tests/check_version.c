@@ -70,14 +70,8 @@ int main(void)
 {
   Suite *s = suite_create("version");
   TCase *tc = tcase_create("pep440");
-  SRunner *sr;
-  int failed;
   tcase_add_test(tc, table_from_packaging);
   tcase_add_test(tc, spec_examples);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tu_run(s);
 }

@@ -108,10 +108,36 @@ float tu_rng_uniform(tu_rng *r, float lo, float hi)
   return lo + (hi - lo) * (float)((tu_rng_u32(r) >> 8) * (1.0 / 16777216.0));
 }
 
+void tu_fill_random(float *v, size_t n, float scale, uint64_t seed)
+{
+  tu_rng r;
+  size_t i;
+  tu_rng_seed(&r, seed);
+  for (i = 0; i < n; i++) v[i] = tu_rng_uniform(&r, -scale, scale);
+}
+
+float *tu_random_floats(size_t n, float scale, uint64_t seed)
+{
+  float *v = malloc((n ? n : 1) * sizeof *v);
+  ck_assert_ptr_nonnull(v);
+  tu_fill_random(v, n, scale, seed);
+  return v;
+}
+
 void tu_log_fn(void *user, oftawq_log_level level, const char *message)
 {
   tu_log *l = user;
   if (level == OFTAWQ_LOG_WARNING) l->warnings++;
   if (level == OFTAWQ_LOG_ERROR) l->errors++;
   snprintf(l->last, sizeof l->last, "%s", message);
+}
+
+int tu_run(Suite *s)
+{
+  SRunner *sr = srunner_create(s);
+  int failed;
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

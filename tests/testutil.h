@@ -7,6 +7,11 @@
 
 #include "oftawq.h"
 
+#include <check.h>
+
+/* Runs a suite (CK_ENV verbosity) and returns the process exit status. */
+int tu_run(Suite *s);
+
 /* A fresh empty folder under the build tree (tests/tmp/<name>-<pid>). Caller frees. */
 char *tu_tempdir(const char *name);
 /* Removes a folder and the files in it (one level). */
@@ -23,6 +28,9 @@ typedef struct tu_rng { uint64_t s; } tu_rng;
 void tu_rng_seed(tu_rng *r, uint64_t seed);
 uint32_t tu_rng_u32(tu_rng *r);
 float tu_rng_uniform(tu_rng *r, float lo, float hi);
+/* n uniform floats in [-scale, scale) from `seed`; tu_random_floats allocates (caller frees). */
+void tu_fill_random(float *v, size_t n, float scale, uint64_t seed);
+float *tu_random_floats(size_t n, float scale, uint64_t seed);
 
 /* A log callback that counts warnings and keeps the last message. */
 typedef struct tu_log {
