@@ -367,6 +367,10 @@ OFTAWQ_API oftawq_status oftawq_oft_get_weights(const oftawq_oft *oft, float *we
  *  floats, row-major (count = weight_rows * b * b). */
 OFTAWQ_API oftawq_status oftawq_oft_get_rotation(oftawq_oft *oft, float *R, size_t count);
 
+/*! oftawq_oft_prepare() : builds R on the device now if the weights changed (otherwise
+ *  the first rotation does it); returns when R is ready. */
+OFTAWQ_API oftawq_status oftawq_oft_prepare(oftawq_oft *oft);
+
 /*! oftawq_oft_rotate() :
  *  y = x . BD(R) for `rows` rows of in_features elements of `dtype` in host
  *  memory (any leading shape flattened to rows). Math in fp32; F16 results are
@@ -552,6 +556,50 @@ OFTAWQ_API void oftawq_target_init(oftawq_target *target);
 OFTAWQ_API oftawq_status oftawq_dispatch(oftawq_context *ctx, const oftawq_target *target, const char *adapter_name,
                                          const oftawq_oft_config *config, const float *weights, size_t count,
                                          oftawq_layer **out);
+
+/*-*****************************************************************
+ *  Benchmarks (oftawq bench)
+ *******************************************************************/
+
+/* One benchmark point: a synthetic AWQ layer K x N (group G) with one OFT adapter (block b), M rows. */
+typedef struct oftawq_bench_options {
+  size_t size;                   /* sizeof(oftawq_bench_options), set by _init */
+  int K, N, M, G, block_size;    /* defaults 2048, 2048, 1, 128, 32 */
+  int runs;                      /* timed runs (default 5); median and min are reported */
+  int warmup;                    /* untimed runs first (default 2) */
+  uint64_t seed;                 /* synthetic data (default 1) */
+} oftawq_bench_options;
+
+OFTAWQ_API void oftawq_bench_options_init(oftawq_bench_options *options);
+
+#define OFTAWQ_BENCH_IMPL_NAME 32
+
+typedef struct oftawq_bench_result {
+  size_t size;                   /* sizeof(oftawq_bench_result), set by the library */
+  char impl[OFTAWQ_BENCH_IMPL_NAME]; /* copy, awq, oft_awq, oft_awq_recompute, rotate, cayley_neumann,
+                                      * cayley_exact, clblast_f32, clblast_f16 */
+  int K, N, M, G, block_size;
+  int runs;
+  double median_s, min_s;        /* host clock from the first enqueue to clFinish, per call */
+  double bytes;                  /* bytes that must move per call */
+  double flops;                  /* floating-point operations per call */
+  double gbps, gflops;           /* bytes / median, flops / median */
+  int checked;                   /* 1: the output matched the reference before timing */
+} oftawq_bench_result;
+
+/*! oftawq_bench_shape() :
+ *  Measures every implementation on one point, after checking each one's output
+ *  against the plain-C reference. Every implementation is timed the same way:
+ *  host clock from the first enqueue to clFinish (CLBlast enqueues several
+ *  kernels and returns only the last one's event). clblast_* appear only when
+ *  the library was built with CLBlast (clblast_f16 also needs cl_khr_fp16).
+ *  @results : room for `capacity` results; @count : how many were written.
+ *  @progress : called before each implementation with its name (may be NULL).
+ *  @return : OFTAWQ_OK; OFTAWQ_E_INTERNAL when an output does not match the
+ *            reference (the detail names it); other errors as usual. */
+OFTAWQ_API oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options *options,
+                                            oftawq_bench_result *results, size_t capacity, size_t *count,
+                                            void (*progress)(void *user, const char *impl), void *user);
 
 #ifdef __cplusplus
 }

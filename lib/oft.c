@@ -418,6 +418,17 @@ oftawq_status oftawq__oft_rotation_buffer(oftawq_oft *oft, cl_mem *R)
   return status;
 }
 
+oftawq_status oftawq_oft_prepare(oftawq_oft *oft)
+{
+  cl_mem R;
+  oftawq_status status;
+  cl_int err;
+  if (!oft) return OFTAWQ_E_INVALID_ARGUMENT;
+  if ((status = oftawq__oft_rotation_buffer(oft, &R)) < 0) return status;
+  err = clFinish(oft->ctx->queue);
+  return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(oft->ctx, err, "building R");
+}
+
 oftawq_status oftawq_oft_get_rotation(oftawq_oft *oft, float *R, size_t count)
 {
   cl_mem buf;
