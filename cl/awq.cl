@@ -10,6 +10,7 @@
  *   AWQ_X_HALF    1: activations and output are fp16 in memory
  *   AWQ_HAS_BIAS  1: add the bias
  *   AWQ_SPLIT     GEMV: work-items sharing one word column (split-K), local size (AWQ_COLS, AWQ_SPLIT)
+ *   AWQ_GEMV_ROWS GEMV: rows per work-item
  *   AWQ_COLS      GEMV/GEMM: word columns per work-group
  *   AWQ_ROWS      GEMM: rows per work-item; work-group (AWQ_COLS, AWQ_RGROUPS)
  *   AWQ_RGROUPS   GEMM: row groups per work-group
@@ -28,6 +29,9 @@
 #endif
 #ifndef AWQ_SPLIT
 #define AWQ_SPLIT 8
+#endif
+#ifndef AWQ_GEMV_ROWS
+#define AWQ_GEMV_ROWS 1
 #endif
 #ifndef AWQ_COLS
 #define AWQ_COLS 16
@@ -76,40 +80,55 @@ inline void store_y(__global X_TYPE *y, size_t i, float acc, __global const half
 #endif
 }
 
-/* Decode: y[row][8j..8j+7]. Work-items along dim 1 split the K chunks; a local reduction sums them.
- * global = (N/8 rounded up to AWQ_COLS, AWQ_SPLIT, rows), local = (AWQ_COLS, AWQ_SPLIT, 1). */
+/* Decode: y[row][8j..8j+7] for AWQ_GEMV_ROWS rows per work-item (each packed word is unpacked once
+ * for all of them). Work-items along dim 1 split the K chunks; a local reduction sums them.
+ * global = (N/8 rounded up to AWQ_COLS, AWQ_SPLIT, ceil(rows / AWQ_GEMV_ROWS)), local = (AWQ_COLS, AWQ_SPLIT, 1). */
 __kernel __attribute__((reqd_work_group_size(AWQ_COLS, AWQ_SPLIT, 1)))
 void awq_gemv(__global const X_TYPE *x, __global X_TYPE *y, __global const uint *qweight, __global const uint *qzeros,
-              __global const half *scales, __global const half *bias, uint K, uint N)
+              __global const half *scales, __global const half *bias, uint K, uint N, uint rows)
 {
-  __local float partial[AWQ_SPLIT][AWQ_COLS][8];
+  __local float partial[AWQ_SPLIT][AWQ_COLS][AWQ_GEMV_ROWS * 8];
   const uint j = (uint)get_global_id(0), lc = (uint)get_local_id(0), ls = (uint)get_local_id(1);
-  const uint row = (uint)get_global_id(2), W = N / 8;
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const uint row0 = (uint)get_global_id(2) * AWQ_GEMV_ROWS, W = N / 8;
+  float acc[AWQ_GEMV_ROWS][8];
+  for (uint r = 0; r < AWQ_GEMV_ROWS; r++)
+    for (uint c = 0; c < 8; c++) acc[r][c] = 0.0f;
   if (j < W) {
-    __global const X_TYPE *xr = x + (size_t)row * K;
     for (uint k0 = ls * AWQ_CHUNK; k0 < K; k0 += AWQ_SPLIT * AWQ_CHUNK) {
       const uint g = k0 / AWQ_G;
       const uint zw = qzeros[(size_t)g * W + j];
-      float dot[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sx = 0.0f;
+      float dot[AWQ_GEMV_ROWS][8], sx[AWQ_GEMV_ROWS];
+      for (uint r = 0; r < AWQ_GEMV_ROWS; r++) {
+        sx[r] = 0.0f;
+        for (uint c = 0; c < 8; c++) dot[r][c] = 0.0f;
+      }
       for (uint k = k0; k < k0 + AWQ_CHUNK; k++) {
-        const float xv = load_x(xr, k);
         const uint w = qweight[(size_t)k * W + j];
-        sx += xv;
-        for (uint c = 0; c < 8; c++) dot[c] = fma(xv, (float)((w >> AWQ_SHIFT(c)) & 0xfu), dot[c]);
+        float q[8];
+        for (uint c = 0; c < 8; c++) q[c] = (float)((w >> AWQ_SHIFT(c)) & 0xfu);
+        for (uint r = 0; r < AWQ_GEMV_ROWS; r++) {
+          const float xv = (row0 + r < rows) ? load_x(x, (size_t)(row0 + r) * K + k) : 0.0f;
+          sx[r] += xv;
+          for (uint c = 0; c < 8; c++) dot[r][c] = fma(xv, q[c], dot[r][c]);
+        }
       }
       /* zero point folded per chunk: s * (sum x q - z sum x) */
-      for (uint c = 0; c < 8; c++)
-        acc[c] = fma(vload_half((size_t)g * N + 8 * j + c, scales), dot[c] - (float)((zw >> AWQ_SHIFT(c)) & 0xfu) * sx,
-                     acc[c]);
+      for (uint c = 0; c < 8; c++) {
+        const float sc = vload_half((size_t)g * N + 8 * j + c, scales), z = (float)((zw >> AWQ_SHIFT(c)) & 0xfu);
+        for (uint r = 0; r < AWQ_GEMV_ROWS; r++) acc[r][c] = fma(sc, dot[r][c] - z * sx[r], acc[r][c]);
+      }
     }
   }
-  for (uint c = 0; c < 8; c++) partial[ls][lc][c] = acc[c];
+  for (uint r = 0; r < AWQ_GEMV_ROWS; r++)
+    for (uint c = 0; c < 8; c++) partial[ls][lc][r * 8 + c] = acc[r][c];
   barrier(CLK_LOCAL_MEM_FENCE);
   if (ls == 0 && j < W) {
     for (uint s = 1; s < AWQ_SPLIT; s++)
-      for (uint c = 0; c < 8; c++) acc[c] += partial[s][lc][c];
-    for (uint c = 0; c < 8; c++) store_y(y, (size_t)row * N + 8 * j + c, acc[c], bias, 8 * j + c);
+      for (uint r = 0; r < AWQ_GEMV_ROWS; r++)
+        for (uint c = 0; c < 8; c++) acc[r][c] += partial[s][lc][r * 8 + c];
+    for (uint r = 0; r < AWQ_GEMV_ROWS; r++)
+      if (row0 + r < rows)
+        for (uint c = 0; c < 8; c++) store_y(y, (size_t)(row0 + r) * N + 8 * j + c, acc[r][c], bias, 8 * j + c);
   }
 }
 

@@ -95,6 +95,7 @@ oftawq_status oftawq_context_create(const oftawq_context_options *options, oftaw
                 oftawq__cl_error_name(err));
     goto fail;
   }
+  ctx->in_order = 1;
   OFTAWQ__CHECK(context_finish(ctx, &opt));
   *out = ctx;
   return OFTAWQ_OK;
@@ -135,8 +136,10 @@ oftawq_status oftawq_context_create_from_cl(const oftawq_context_options *option
   oftawq__device_query(ctx->platform, ctx->device, &ctx->info);
   OFTAWQ__CHECK(context_finish(ctx, &opt));
   /* Profiling follows the caller's queue, whatever the options say. */
-  if (clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof qprops, &qprops, NULL) == CL_SUCCESS)
+  if (clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof qprops, &qprops, NULL) == CL_SUCCESS) {
     ctx->profiling = (qprops & CL_QUEUE_PROFILING_ENABLE) != 0;
+    ctx->in_order = (qprops & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) == 0;
+  }
   *out = ctx;
   return OFTAWQ_OK;
 fail:

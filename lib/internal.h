@@ -29,6 +29,7 @@ struct oftawq_context {
   cl_context cl_ctx;
   cl_command_queue queue;
   int profiling;
+  int in_order;                     /* the queue runs commands in order: no events needed between them */
   oftawq_device_info info;
   char *cache_dir;                  /* NULL: memory only */
   oftawq_log_fn log;

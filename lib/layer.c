@@ -220,17 +220,19 @@ static oftawq_status forward_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem 
     cl_mem *dst = &layer->tmp[used % 2];
     if (!a) continue; /* PEFT skips names that are not adapters of this layer */
     if ((status = oftawq__scratch(layer->ctx, dst, &layer->tmp_bytes[used % 2], bytes)) < 0) goto done;
-    status = ev ? oftawq__oft_enqueue_rotate(a->oft, dtype, src, *dst, rows, NULL, 0, 1, &ev, &next)
-                : oftawq__oft_enqueue_rotate(a->oft, dtype, src, *dst, rows, NULL, 0, n_wait, wait, &next);
+    /* An in-order queue orders the steps itself; otherwise each step waits for the previous one. */
+    status = oftawq__oft_enqueue_rotate(a->oft, dtype, src, *dst, rows, NULL, 0, n_wait, wait,
+                                        layer->ctx->in_order ? NULL : &next);
     drop(&ev);
     if (status < 0) goto done;
     ev = next;
     next = NULL;
+    n_wait = ev ? 1 : 0;
+    wait = ev ? &ev : NULL;
     src = *dst;
     used++;
   }
-  status = ev ? oftawq__awq_enqueue(layer->base, dtype, src, y, rows, 1, &ev, done)
-              : oftawq__awq_enqueue(layer->base, dtype, src, y, rows, n_wait, wait, done);
+  status = oftawq__awq_enqueue(layer->base, dtype, src, y, rows, n_wait, wait, done);
 done:
   drop(&ev);
   return status;
