@@ -416,6 +416,10 @@ OFTAWQ_API OFTAWQ_NODISCARD oftawq_status oftawq_awq_create(oftawq_context *ctx,
                                                             oftawq_awq **out);
 OFTAWQ_API void oftawq_awq_destroy(oftawq_awq *awq);
 
+/*! oftawq_awq_get_shape() : K (in_features), N (out_features), G (group size, resolved) and
+ *  whether there is a bias; any output may be NULL. */
+OFTAWQ_API oftawq_status oftawq_awq_get_shape(const oftawq_awq *awq, int *K, int *N, int *G, int *has_bias);
+
 /*! oftawq_awq_set_path() : forces a path (tests, benchmarks); AUTO restores the choice by M.
  *  DENSE without CLBlast falls back to GEMM. */
 OFTAWQ_API oftawq_status oftawq_awq_set_path(oftawq_awq *awq, oftawq_awq_path path);
@@ -600,6 +604,121 @@ typedef struct oftawq_bench_result {
 OFTAWQ_API oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options *options,
                                             oftawq_bench_result *results, size_t capacity, size_t *count,
                                             void (*progress)(void *user, const char *impl), void *user);
+
+/*-*****************************************************************
+ *  Files: safetensors, AWQ model folders, PEFT adapter folders
+ *
+ *  These functions need no device. They report details in a caller
+ *  buffer `why` of `why_capacity` bytes (may be NULL / 0).
+ *******************************************************************/
+
+typedef enum oftawq_tensor_dtype {
+  OFTAWQ_T_F64, OFTAWQ_T_F32, OFTAWQ_T_F16, OFTAWQ_T_BF16,
+  OFTAWQ_T_I64, OFTAWQ_T_I32, OFTAWQ_T_I16, OFTAWQ_T_I8,
+  OFTAWQ_T_U64, OFTAWQ_T_U32, OFTAWQ_T_U16, OFTAWQ_T_U8, OFTAWQ_T_BOOL
+} oftawq_tensor_dtype;
+
+#define OFTAWQ_MAX_DIMS 8
+
+/* A tensor of a safetensors file; name and data point into the open file (valid until it is closed). */
+typedef struct oftawq_tensor {
+  size_t size;                   /* sizeof(oftawq_tensor), set by _init */
+  const char *name;
+  oftawq_tensor_dtype dtype;
+  int ndim;
+  int64_t shape[OFTAWQ_MAX_DIMS];
+  const void *data;              /* little-endian, possibly unaligned */
+  size_t nbytes;
+} oftawq_tensor;
+
+OFTAWQ_API void oftawq_tensor_init(oftawq_tensor *tensor);
+
+/*! oftawq_tensor_dtype_name() : "F32", "BF16"...; "?" for an unknown value. */
+OFTAWQ_API const char *oftawq_tensor_dtype_name(oftawq_tensor_dtype dtype);
+
+typedef struct oftawq_safetensors oftawq_safetensors;
+
+/*! oftawq_safetensors_open() :
+ *  Maps a .safetensors file (no copy) and checks all of it: the 8-byte
+ *  little-endian header size against the file size, the JSON header, each
+ *  tensor's dtype, shape and data_offsets (inside the data section, not
+ *  reversed, not overlapping, dtype size x shape == byte length, no integer
+ *  overflow). `__metadata__` must map strings to strings.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_IO (cannot open or map), OFTAWQ_E_FORMAT (detail in why). */
+OFTAWQ_API oftawq_status oftawq_safetensors_open(const char *path, oftawq_safetensors **out, char *why,
+                                                 size_t why_capacity);
+OFTAWQ_API void oftawq_safetensors_close(oftawq_safetensors *file);
+OFTAWQ_API size_t oftawq_safetensors_count(const oftawq_safetensors *file);
+/*! oftawq_safetensors_get() : the index-th tensor, in header order. */
+OFTAWQ_API oftawq_status oftawq_safetensors_get(const oftawq_safetensors *file, size_t index, oftawq_tensor *tensor);
+/*! oftawq_safetensors_find() : a tensor by name; OFTAWQ_E_NOT_FOUND if absent. */
+OFTAWQ_API oftawq_status oftawq_safetensors_find(const oftawq_safetensors *file, const char *name,
+                                                 oftawq_tensor *tensor);
+/*! oftawq_safetensors_metadata() : a `__metadata__` value, or NULL. Owned by the file. */
+OFTAWQ_API const char *oftawq_safetensors_metadata(const oftawq_safetensors *file, const char *key);
+
+/*! oftawq_safetensors_write() :
+ *  Writes tensors (name, dtype, ndim, shape, data; nbytes must match) to
+ *  `path` through a temporary file renamed on success, so a failed write
+ *  leaves nothing behind. `format` metadata is set to "pt". */
+OFTAWQ_API oftawq_status oftawq_safetensors_write(const char *path, const oftawq_tensor *tensors, size_t n,
+                                                  char *why, size_t why_capacity);
+
+typedef struct oftawq_model oftawq_model;
+
+/*! oftawq_model_open() :
+ *  Opens a Hugging Face AWQ model folder: config.json with quantization_config
+ *  (or a legacy quant_config.json), and model.safetensors, the shards of
+ *  model.safetensors.index.json, or every *.safetensors file. A folder that is
+ *  not AWQ GEMM 4-bit with zero points is OFTAWQ_E_UNSUPPORTED, with a detail
+ *  naming what it is (GPTQ, AWQ GEMV, 8-bit, not quantised...). */
+OFTAWQ_API oftawq_status oftawq_model_open(const char *dir, oftawq_model **out, char *why, size_t why_capacity);
+OFTAWQ_API void oftawq_model_close(oftawq_model *model);
+/*! oftawq_model_group_size() : the configured group size (-1 = whole input). */
+OFTAWQ_API int oftawq_model_group_size(const oftawq_model *model);
+/*! oftawq_model_module_count(), oftawq_model_module_name() : the AWQ modules (those with a
+ *  qweight, minus modules_to_not_convert), sorted by name. Names are owned by the model. */
+OFTAWQ_API size_t oftawq_model_module_count(const oftawq_model *model);
+OFTAWQ_API const char *oftawq_model_module_name(const oftawq_model *model, size_t index);
+/*! oftawq_model_module() :
+ *  The tensors of module `name` (e.g. "model.layers.0.self_attn.q_proj"), checked
+ *  against each other: qweight I32 [K, N/8], qzeros I32 [K/G, N/8], scales F16
+ *  [K/G, N], optional bias F16 [N]. Pointers stay valid until the model is closed.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_NOT_FOUND, OFTAWQ_E_FORMAT, OFTAWQ_E_UNSUPPORTED. */
+OFTAWQ_API oftawq_status oftawq_model_module(const oftawq_model *model, const char *name, oftawq_awq_tensors *tensors,
+                                             char *why, size_t why_capacity);
+
+typedef struct oftawq_adapter_file oftawq_adapter_file;
+
+/*! oftawq_adapter_open() :
+ *  Opens a PEFT OFT adapter folder: adapter_config.json (peft_type "OFT";
+ *  missing keys take PEFT's defaults; a missing peft_version means PEFT
+ *  0.16-0.17 and so the pre-0.18 Neumann formula) and adapter_model.safetensors.
+ *  Configs without oft_block_size (PEFT < 0.14) and oft_r / oft_s weights
+ *  (PEFT 0.14-0.15) are refused with OFTAWQ_E_UNSUPPORTED. */
+OFTAWQ_API oftawq_status oftawq_adapter_open(const char *dir, oftawq_adapter_file **out, char *why,
+                                             size_t why_capacity);
+OFTAWQ_API void oftawq_adapter_close(oftawq_adapter_file *adapter);
+/*! oftawq_adapter_config() : the adapter's config (strings owned by the adapter). */
+OFTAWQ_API oftawq_status oftawq_adapter_config(const oftawq_adapter_file *adapter, oftawq_oft_config *config);
+/*! oftawq_adapter_weights() :
+ *  The weights of `module` (key base_model.model.<module>.oft_R.weight) as
+ *  floats (F16 / BF16 are converted): rows x cols, owned by the adapter.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_NOT_FOUND, OFTAWQ_E_FORMAT. */
+OFTAWQ_API oftawq_status oftawq_adapter_weights(oftawq_adapter_file *adapter, const char *module,
+                                                const float **weights, size_t *rows, size_t *cols, char *why,
+                                                size_t why_capacity);
+
+/*! oftawq_layer_load() :
+ *  One call from files to a layer: opens the model folder, takes module
+ *  `module` as the base layer (through oftawq_dispatch) and adds the adapters
+ *  of `adapter_dirs` under `adapter_names` (NULL: "default" for the first,
+ *  then the folder's base name), checking each weight shape against the r and
+ *  b derived for K. The first adapter is active. Details go to the context's
+ *  last error. */
+OFTAWQ_API oftawq_status oftawq_layer_load(oftawq_context *ctx, const char *model_dir, const char *module,
+                                           const char *const *adapter_dirs, const char *const *adapter_names,
+                                           size_t n_adapters, oftawq_layer **out);
 
 #ifdef __cplusplus
 }

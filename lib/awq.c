@@ -324,7 +324,14 @@ oftawq_status oftawq_awq_forward(oftawq_awq *awq, oftawq_dtype dtype, const void
   return oftawq__run_on_host(awq->ctx, forward_op, awq, dtype, x, xb, y, yb, rows);
 }
 
+oftawq_status oftawq_awq_get_shape(const oftawq_awq *awq, int *K, int *N, int *G, int *has_bias)
+{
+  if (!awq) return OFTAWQ_E_INVALID_ARGUMENT;
+  if (K) *K = awq->K;
+  if (N) *N = awq->N;
+  if (G) *G = awq->G;
+  if (has_bias) *has_bias = awq->has_bias;
+  return OFTAWQ_OK;
+}
+
 int oftawq__awq_in_features(const oftawq_awq *awq) { return awq->K; }
-int oftawq__awq_out_features(const oftawq_awq *awq) { return awq->N; }
-int oftawq__awq_group_size(const oftawq_awq *awq) { return awq->G; }
-int oftawq__awq_has_bias(const oftawq_awq *awq) { return awq->has_bias; }

@@ -9,9 +9,7 @@ oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x,
                                   cl_uint n_wait, const cl_event *wait, cl_event *done);
 /* Bytes of x and y for `rows` rows (overflow-checked). */
 oftawq_status oftawq__awq_io_bytes(oftawq_awq *awq, oftawq_dtype dtype, size_t rows, size_t *xb, size_t *yb);
+/* in_features of a base layer. */
 int oftawq__awq_in_features(const oftawq_awq *awq);
-int oftawq__awq_out_features(const oftawq_awq *awq);
-int oftawq__awq_group_size(const oftawq_awq *awq);
-int oftawq__awq_has_bias(const oftawq_awq *awq);
 
 #endif /* OFTAWQ_AWQ_H */

@@ -44,6 +44,8 @@ struct oftawq_context {
 oftawq_status oftawq__fail(oftawq_context *ctx, oftawq_status status, const char *fmt, ...) OFTAWQ__PRINTF(3, 4);
 /* Like oftawq__fail for an OpenCL error: maps the code to a status and appends its name. */
 oftawq_status oftawq__cl_fail(oftawq_context *ctx, cl_int err, const char *fmt, ...) OFTAWQ__PRINTF(3, 4);
+/* Writes a printf-style detail into a caller buffer (may be NULL) and returns `status`. */
+oftawq_status oftawq__why(char *why, size_t cap, oftawq_status status, const char *fmt, ...) OFTAWQ__PRINTF(4, 5);
 /* Appends text to the last error detail (e.g. a build log). */
 void oftawq__append_error(oftawq_context *ctx, const char *text);
 void oftawq__clear_error(oftawq_context *ctx);

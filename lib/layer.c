@@ -334,13 +334,13 @@ static int is_active(const oftawq_layer *layer, const char *name)
 oftawq_status oftawq_layer_describe(const oftawq_layer *layer, char *buf, size_t capacity, size_t *needed)
 {
   size_t len = 0, i;
+  int K, N, G, bias;
   if (!layer || (capacity && !buf)) return OFTAWQ_E_INVALID_ARGUMENT;
   if (capacity) buf[0] = '\0';
+  oftawq_awq_get_shape(layer->base, &K, &N, &G, &bias);
   emit(buf, capacity, &len,
-       "oft.AwqOFTLinear(in_features=%d, out_features=%d, group_size=%d, bias=%s, adapters_enabled=%s, adapters=[",
-       oftawq__awq_in_features(layer->base), oftawq__awq_out_features(layer->base),
-       oftawq__awq_group_size(layer->base), oftawq__awq_has_bias(layer->base) ? "True" : "False",
-       layer->enabled ? "True" : "False");
+       "oft.AwqOFTLinear(in_features=%d, out_features=%d, group_size=%d, bias=%s, adapters_enabled=%s, adapters=[", K,
+       N, G, bias ? "True" : "False", layer->enabled ? "True" : "False");
   for (i = 0; i < layer->n_adapters; i++) {
     oftawq_oft_shape s;
     oftawq_oft_config c;

@@ -62,41 +62,28 @@ void oftawq_oft_shape_init(oftawq_oft_shape *s)
   s->size = sizeof *s;
 }
 
-static oftawq_status invalid(char *why, size_t cap, const char *fmt, ...) OFTAWQ__PRINTF(3, 4);
-
-static oftawq_status invalid(char *why, size_t cap, const char *fmt, ...)
-{
-  va_list ap;
-  if (why && cap) {
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-  }
-  return OFTAWQ_E_INVALID_ARGUMENT;
-}
-
 oftawq_status oftawq_oft_resolve(const oftawq_oft_config *c, int d, oftawq_log_fn log, void *log_user,
                                  oftawq_oft_shape *shape, char *why, size_t cap)
 {
   int r, b;
   if (why && cap) why[0] = '\0';
   if (!c || !shape || c->size < sizeof *c || shape->size < sizeof *shape)
-    return invalid(why, cap, "NULL or uninitialised config or shape");
-  if (d < 1) return invalid(why, cap, "in_features must be positive, got %d", d);
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "NULL or uninitialised config or shape");
+  if (d < 1) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "in_features must be positive, got %d", d);
   if (c->r < 0 || c->oft_block_size < 0)
-    return invalid(why, cap, "r (%d) and oft_block_size (%d) must not be negative", c->r, c->oft_block_size);
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "r (%d) and oft_block_size (%d) must not be negative", c->r, c->oft_block_size);
   if (c->r == 0 && c->oft_block_size == 0)
-    return invalid(why, cap, "Either r or oft_block_size must be non-zero. Currently, r = 0 and oft_block_size = 0.");
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "Either r or oft_block_size must be non-zero. Currently, r = 0 and oft_block_size = 0.");
   if (c->r != 0 && c->oft_block_size != 0)
-    return invalid(why, cap,
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT,
                    "You can only specify either r (%d) or oft_block_size (%d), but not both simultaneously, "
                    "because r x oft_block_size == in_features.",
                    c->r, c->oft_block_size);
-  if (!isfinite(c->eps) || c->eps < 0) return invalid(why, cap, "eps must be finite and >= 0, got %g", c->eps);
+  if (!isfinite(c->eps) || c->eps < 0) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "eps must be finite and >= 0, got %g", c->eps);
   if (c->num_cayley_neumann_terms < 1)
-    return invalid(why, cap, "num_cayley_neumann_terms must be >= 1, got %d", c->num_cayley_neumann_terms);
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "num_cayley_neumann_terms must be >= 1, got %d", c->num_cayley_neumann_terms);
   if (!isfinite(c->module_dropout) || c->module_dropout < 0 || c->module_dropout >= 1)
-    return invalid(why, cap, "module_dropout must be in [0, 1), got %g", c->module_dropout);
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "module_dropout must be in [0, 1), got %g", c->module_dropout);
 
   oftawq_oft_shape_init(shape);
   if (c->r == 0) {
@@ -119,7 +106,7 @@ oftawq_status oftawq_oft_resolve(const oftawq_oft_config *c, int d, oftawq_log_f
     }
     b = d / r;
   }
-  if (b > MAX_BLOCK) return invalid(why, cap, "block size %d exceeds the supported %d", b, MAX_BLOCK);
+  if (b > MAX_BLOCK) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "block size %d exceeds the supported %d", b, MAX_BLOCK);
   shape->in_features = d;
   shape->r = r;
   shape->block_size = b;
@@ -134,7 +121,7 @@ oftawq_status oftawq_oft_resolve(const oftawq_oft_config *c, int d, oftawq_log_f
     ok = oftawq__version_parse(trimmed, &v) && oftawq__version_parse(NEUMANN_FORMULA_CHANGED_IN, &changed);
     if (ok) shape->legacy_neumann = oftawq__version_cmp(&v, &changed) < 0;
     free(trimmed);
-    if (!ok) return invalid(why, cap, "peft_version '%s' is not a PEP 440 version", c->peft_version);
+    if (!ok) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "peft_version '%s' is not a PEP 440 version", c->peft_version);
   }
   return OFTAWQ_OK;
 }

@@ -209,3 +209,14 @@ const char *oftawq__cl_error_name(cl_int err)
   }
   return "unknown OpenCL error";
 }
+
+oftawq_status oftawq__why(char *why, size_t cap, oftawq_status status, const char *fmt, ...)
+{
+  va_list ap;
+  if (why && cap) {
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}

@@ -15,6 +15,7 @@ Outputs tests/fixtures/layer/cases.tsv and <case>.bin: for each adapter its floa
 as float32 (F16 cases hold values exactly representable in fp16).
 """
 import argparse
+import json
 import os
 import sys
 
@@ -23,8 +24,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peftawq import awq_matmul, load_awq, load_peft_layer, quantize_linear, read_safetensors  # noqa: E402
+from stfile import write_safetensors  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "layer")
+REAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "real")
+# The cases also written as real Hugging Face / PEFT folders (tests/fixtures/real/<case>/), with the base
+# layer stored under the name a Llama checkpoint would give it.
+REAL_CASES = ["neumann_f32", "two_ab_f16"]
+REAL_MODULE = "model.layers.0.self_attn.q_proj"
 BASE = ("minilm_query_g64", "encoder.layer.0.attention.self.query", 64)
 
 # adapter: (name, r, oft_block_size, neumann, terms, coft, eps, block_share)
@@ -69,6 +76,36 @@ def make_module(layer, d, spec, seed):
     return mod
 
 
+def write_real(case, q, specs, weights, x, y, dtype, active, version):
+    """An AWQ model folder, one PEFT adapter folder per adapter, x.safetensors and y.safetensors."""
+    d = os.path.join(REAL, case)
+    os.makedirs(os.path.join(d, "model"), exist_ok=True)
+    with open(os.path.join(d, "model", "config.json"), "w") as f:
+        json.dump({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "quantization_config": {
+            "quant_method": "awq", "zero_point": True, "group_size": BASE[2], "bits": 4, "version": "gemm",
+            "modules_to_not_convert": None}}, f, indent=2)
+    write_safetensors(os.path.join(d, "model", "model.safetensors"), {
+        REAL_MODULE + ".qweight": q.qweight.detach().numpy(), REAL_MODULE + ".qzeros": q.qzeros.detach().numpy(),
+        REAL_MODULE + ".scales": q.scales.detach().numpy(), REAL_MODULE + ".bias": q.bias.detach().numpy()})
+    for s, w in zip(specs, weights):
+        a = os.path.join(d, "adapter_" + s[0])
+        os.makedirs(a, exist_ok=True)
+        with open(os.path.join(a, "adapter_config.json"), "w") as f:
+            json.dump({"peft_type": "OFT", "task_type": "CAUSAL_LM", "r": s[1], "oft_block_size": s[2],
+                       "module_dropout": 0.0, "target_modules": ["q_proj"], "fan_in_fan_out": False, "bias": "none",
+                       "init_weights": True, "coft": bool(s[5]), "eps": s[6], "block_share": bool(s[7]),
+                       "use_cayley_neumann": bool(s[3]), "num_cayley_neumann_terms": s[4],
+                       "peft_version": version + "@UNKNOWN"}, f, indent=2)
+        write_safetensors(os.path.join(a, "adapter_model.safetensors"),
+                          {"base_model.model." + REAL_MODULE + ".oft_R.weight": w.numpy()})
+    np_dtype = np.float16 if dtype == "f16" else np.float32
+    write_safetensors(os.path.join(d, "x.safetensors"), {"x": x.astype(np_dtype)})
+    write_safetensors(os.path.join(d, "y.safetensors"), {"y": y.astype(np_dtype)})
+    with open(os.path.join(d, "README"), "w") as f:
+        f.write(f"oftawq forward --model model --module {REAL_MODULE} --input x.safetensors --output out.safetensors "
+                + " ".join(f"--adapter adapter_{s[0]}:{s[0]}" for s in specs) + f" --active {','.join(active)}\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--peft-src", required=True)
@@ -108,6 +145,8 @@ def main():
                 f.write(w.numpy().astype("<f4").tobytes())
             f.write(x.astype("<f4").tobytes())
             f.write(y.astype("<f4").tobytes())
+        if case in REAL_CASES:
+            write_real(case, q, specs, weights, x, y, dtype, active, version)
         adapters = " ".join(f"{s[0]}:{s[1]}:{s[2]}:{int(s[3])}:{s[4]}:{int(s[5])}:{s[6]!r}:{int(s[7])}" for s in specs)
         lines.append(f"{case}\t{dtype}\t{int(enabled)}\t{args.rows}\t{','.join(active)}\t{adapters}")
     with open(os.path.join(OUT, "cases.tsv"), "w") as f:

@@ -11,6 +11,8 @@ import types
 import numpy as np
 import torch
 
+from stfile import read_safetensors  # noqa: F401 (re-exported for the generators)
+
 
 def load_peft_layer(src):
     try:
@@ -66,21 +68,6 @@ def load_awq(src):
     packing = load("awq.utils.packing_utils", "awq/utils/packing_utils.py")
     gemm = load("awq.modules.linear.gemm", "awq/modules/linear/gemm.py")
     return gemm.WQLinear_GEMM, packing.dequantize_gemm
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(data[a:b], dtype=dtypes[v["dtype"]]).reshape(v["shape"])
-    return out
 
 
 def pseudo_quantize_tensor(w, w_bit, group_size):
