@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "ref.h"
+#include "checkpoint.h"
 #include "safetensors.h"
 
 #define WHY 512
@@ -112,15 +113,56 @@ void oftawq_model_close(oftawq_model *m)
   free(m);
 }
 
+/* Checks a quantization_config object (legacy: quant_config.json's key names) and keeps what we need. */
+static oftawq_status parse_quant(oftawq_model *m, const cJSON *q, int legacy, const char *where, char *why, size_t cap)
+{
+  const cJSON *j;
+  int bits = 4, zero_point = 1;
+  const char *method = "awq", *version = "gemm";
+  if (!cJSON_IsObject(q)) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: quantization_config is not an object", where);
+  if ((j = item(q, "quant_method")) && cJSON_IsString(j)) method = j->valuestring;
+  if (strcasecmp(method, "awq") != 0)
+    return oftawq__why(why, cap, OFTAWQ_E_UNSUPPORTED, "%s: quantised with '%s', not AWQ", where, method);
+  m->group_size = 128;
+  if (!get_int(q, legacy ? "w_bit" : "bits", &bits) || !get_int(q, legacy ? "q_group_size" : "group_size", &m->group_size) ||
+      !get_bool(q, "zero_point", &zero_point) || (legacy && (!get_int(q, "bits", &bits) || !get_int(q, "group_size", &m->group_size))))
+    return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: bits, group_size or zero_point has the wrong type", where);
+  if ((j = item(q, "version")) && cJSON_IsString(j)) version = j->valuestring;
+  if (bits != 4)
+    return oftawq__why(why, cap, OFTAWQ_E_UNSUPPORTED, "%s: AWQ with %d-bit weights; only 4-bit is supported", where,
+                       bits);
+  if (strcasecmp(version, "gemm") != 0)
+    return oftawq__why(why, cap, OFTAWQ_E_UNSUPPORTED,
+                       "%s: AWQ version '%s' is not the GEMM layout (GEMV, GEMV_fast and Marlin pack differently)",
+                       where, version);
+  if (!zero_point)
+    return oftawq__why(why, cap, OFTAWQ_E_UNSUPPORTED, "%s: AWQ GEMM without zero points is not a layout AutoAWQ writes",
+                       where);
+  if (m->group_size == 0 || m->group_size < -1)
+    return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: group_size %d is invalid", where, m->group_size);
+  if ((j = item(q, "modules_to_not_convert")) && cJSON_IsArray(j)) {
+    const cJSON *e;
+    m->skip = calloc((size_t)cJSON_GetArraySize(j) + 1, sizeof *m->skip);
+    if (!m->skip) return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+    cJSON_ArrayForEach(e, j)
+    {
+      if (!cJSON_IsString(e)) continue;
+      if (!(m->skip[m->n_skip] = oftawq__strdup(e->valuestring)))
+        return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+      m->n_skip++;
+    }
+  }
+  return OFTAWQ_OK;
+}
+
 /* The quantisation settings, from config.json's quantization_config or a legacy quant_config.json. */
 static oftawq_status read_quant_config(oftawq_model *m, const char *dir, char *why, size_t cap)
 {
   char *path = join(dir, "config.json");
   cJSON *root = NULL;
-  const cJSON *q = NULL, *j;
+  const cJSON *q = NULL;
   oftawq_status status;
-  int bits = 4, zero_point = 1, legacy = 0;
-  const char *method = "awq", *version = "gemm";
+  int legacy = 0;
   if (!path) return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
   status = read_json(path, &root, why, cap);
   free(path);
@@ -147,54 +189,25 @@ static oftawq_status read_quant_config(oftawq_model *m, const char *dir, char *w
     q = root;
     legacy = 1;
   }
-  status = OFTAWQ_OK;
-  if (!cJSON_IsObject(q)) {
-    status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: quantization_config is not an object", dir);
-    goto done;
-  }
-  if ((j = item(q, "quant_method")) && cJSON_IsString(j)) method = j->valuestring;
-  if (strcasecmp(method, "awq") != 0) {
-    status = oftawq__why(why, cap, OFTAWQ_E_UNSUPPORTED, "%s: quantised with '%s', not AWQ", dir, method);
-    goto done;
-  }
-  m->group_size = 128;
-  if (!get_int(q, legacy ? "w_bit" : "bits", &bits) || !get_int(q, legacy ? "q_group_size" : "group_size", &m->group_size) ||
-      !get_bool(q, "zero_point", &zero_point)) {
-    status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: bits, group_size or zero_point has the wrong type", dir);
-    goto done;
-  }
-  /* a legacy file may spell them the new way too */
-  if (legacy) get_int(q, "bits", &bits), get_int(q, "group_size", &m->group_size);
-  if ((j = item(q, "version")) && cJSON_IsString(j)) version = j->valuestring;
-  if (bits != 4) {
-    status = oftawq__why(why, cap, OFTAWQ_E_UNSUPPORTED, "%s: AWQ with %d-bit weights; only 4-bit is supported", dir, bits);
-    goto done;
-  }
-  if (strcasecmp(version, "gemm") != 0) {
-    status = oftawq__why(why, cap, OFTAWQ_E_UNSUPPORTED,
-                         "%s: AWQ version '%s' is not the GEMM layout (GEMV, GEMV_fast and Marlin pack differently)",
-                         dir, version);
-    goto done;
-  }
-  if (!zero_point) {
-    status = oftawq__why(why, cap, OFTAWQ_E_UNSUPPORTED, "%s: AWQ GEMM without zero points is not a layout AutoAWQ writes",
-                         dir);
-    goto done;
-  }
-  if (m->group_size == 0 || m->group_size < -1) {
-    status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: group_size %d is invalid", dir, m->group_size);
-    goto done;
-  }
-  if ((j = item(q, "modules_to_not_convert")) && cJSON_IsArray(j)) {
-    const cJSON *e;
-    m->skip = calloc((size_t)cJSON_GetArraySize(j) + 1, sizeof *m->skip);
-    if (!m->skip) {
-      status = oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-      goto done;
-    }
-    cJSON_ArrayForEach(e, j) if (cJSON_IsString(e)) m->skip[m->n_skip++] = oftawq__strdup(e->valuestring);
-  }
+  status = parse_quant(m, q, legacy, dir, why, cap);
 done:
+  cJSON_Delete(root);
+  return status;
+}
+
+oftawq_status oftawq__quant_config_parse(const char *text, size_t len, int legacy, int *group_size, char *why,
+                                         size_t cap)
+{
+  cJSON *root = cJSON_ParseWithLength(text, len);
+  oftawq_model m;
+  oftawq_status status;
+  size_t i;
+  memset(&m, 0, sizeof m);
+  if (!root) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "not valid JSON");
+  status = parse_quant(&m, legacy ? root : item(root, "quantization_config"), legacy, "config", why, cap);
+  if (status == OFTAWQ_OK) *group_size = m.group_size;
+  for (i = 0; i < m.n_skip; i++) free(m.skip[i]);
+  free(m.skip);
   cJSON_Delete(root);
   return status;
 }
@@ -477,6 +490,25 @@ static oftawq_status parse_adapter_config(oftawq_adapter_file *a, const cJSON *r
   if (!a->peft_version) return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
   c->peft_version = a->peft_version;
   return OFTAWQ_OK;
+}
+
+oftawq_status oftawq__adapter_config_parse(const char *text, size_t len, oftawq_oft_config *config, char *why,
+                                           size_t cap)
+{
+  cJSON *root = cJSON_ParseWithLength(text, len);
+  oftawq_adapter_file a;
+  oftawq_status status;
+  memset(&a, 0, sizeof a);
+  if (!root) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "not valid JSON");
+  status = cJSON_IsObject(root) ? parse_adapter_config(&a, root, "adapter_config.json", why, cap)
+                                : oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the JSON is not an object");
+  cJSON_Delete(root);
+  free(a.peft_version);
+  if (status == OFTAWQ_OK) {
+    *config = a.config;
+    config->peft_version = NULL; /* freed above; callers of this entry use the other fields */
+  }
+  return status;
 }
 
 oftawq_status oftawq_adapter_open(const char *dir, oftawq_adapter_file **out, char *why, size_t cap)
