@@ -224,6 +224,21 @@ static oftawq_status run_awq(bench *b)
   return oftawq__awq_enqueue(oftawq_layer_base(b->layer), OFTAWQ_F32, b->dx, b->dy, (size_t)b->o.M, 0, NULL, NULL);
 }
 
+/* The base layer on one forced path (then back to AUTO). */
+static oftawq_status run_path(bench *b, oftawq_awq_path path)
+{
+  oftawq_awq *awq = oftawq_layer_base(b->layer);
+  oftawq_status status;
+  oftawq_awq_set_path(awq, path);
+  status = run_awq(b);
+  oftawq_awq_set_path(awq, OFTAWQ_AWQ_AUTO);
+  return status;
+}
+
+static oftawq_status run_gemv(bench *b) { return run_path(b, OFTAWQ_AWQ_GEMV); }
+static oftawq_status run_gemm(bench *b) { return run_path(b, OFTAWQ_AWQ_GEMM); }
+static oftawq_status run_dense(bench *b) { return run_path(b, OFTAWQ_AWQ_DENSE); }
+
 static oftawq_status run_oft_awq(bench *b)
 {
   return oftawq_layer_forward_cl(b->layer, OFTAWQ_F32, b->dx, b->dy, (size_t)b->o.M, 0, NULL, NULL);
@@ -495,7 +510,7 @@ static void workload(const bench *b, const char *name, double *bytes, double *fl
   double w_bytes = r * bs * (bs - 1) / 2 * 4 + r * bs * bs * 4;
   *bytes = *flops = 0;
   if (!strcmp(name, "copy")) *bytes = 2 * (K * N / 2);
-  else if (!strcmp(name, "awq")) *bytes = packed + act, *flops = 2 * M * K * N;
+  else if (!strncmp(name, "awq", 3)) *bytes = packed + act, *flops = 2 * M * K * N;
   else if (!strcmp(name, "oft_awq")) *bytes = packed + act + rot_bytes, *flops = 2 * M * K * N + rot_flops;
   else if (!strcmp(name, "oft_awq_recompute"))
     *bytes = packed + act + rot_bytes + w_bytes, *flops = 2 * M * K * N + rot_flops + neumann;
@@ -510,7 +525,7 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
                                  oftawq_bench_result *results, size_t capacity, size_t *count,
                                  void (*progress)(void *user, const char *impl), void *user)
 {
-  impl impls[9];
+  impl impls[12];
   size_t n_impl = 0, i;
   bench b;
   oftawq_status status;
@@ -529,6 +544,11 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
                         b.o.K, b.o.N, b.o.M, b.o.G, b.o.block_size, b.o.runs);
   impls[n_impl++] = (impl){"copy", run_copy, check_copy};
   impls[n_impl++] = (impl){"awq", run_awq, check_awq};
+  if (b.o.paths) {
+    impls[n_impl++] = (impl){"awq_gemv", run_gemv, check_awq};
+    impls[n_impl++] = (impl){"awq_gemm", run_gemm, check_awq};
+    impls[n_impl++] = (impl){"awq_dense", run_dense, check_awq};
+  }
   impls[n_impl++] = (impl){"oft_awq", run_oft_awq, check_oft_awq};
   impls[n_impl++] = (impl){"oft_awq_recompute", run_recompute, check_oft_awq};
   impls[n_impl++] = (impl){"rotate", run_rotate, check_rotate};

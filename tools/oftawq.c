@@ -35,7 +35,7 @@ static const char usage_info[] =
 
 static const char usage_bench[] =
   "usage: oftawq bench [--shapes KxN[,KxN...]] [--tokens M[,M...]] [--group G] [--block B]\n"
-  "                    [--runs N] [--json FILE] [--device SPEC]\n"
+  "                    [--runs N] [--paths] [--json FILE] [--device SPEC]\n"
   "\n"
   "Builds synthetic AWQ layers (group G) with one OFT adapter (block size B) and\n"
   "times, for each shape and token count M: copy (device copy of the packed\n"
@@ -51,6 +51,7 @@ static const char usage_bench[] =
   "  --group G       AWQ group size (default 128)\n"
   "  --block B       OFT block size (default 32)\n"
   "  --runs N        timed runs per point (default 5)\n"
+  "  --paths         also time each AWQ path forced: awq_gemv, awq_gemm, awq_dense\n"
   "  --json FILE     also write the results as JSON\n"
   "  --device SPEC   cpu, gpu, P:D or a device-name substring (default: $OFTAWQ_DEVICE)\n";
 
@@ -334,7 +335,7 @@ static void log_to_stderr(void *user, oftawq_log_level level, const char *messag
 static int cmd_bench(int argc, char **argv)
 {
   int K[MAX_POINTS], N[MAX_POINTS], M[MAX_POINTS], nshapes = 2, ntokens = 3, group = 128, block = 32, runs = 5;
-  int i, s, t, rc = EXIT_SUCCESS;
+  int i, s, t, rc = EXIT_SUCCESS, paths = 0;
   const char *json = NULL, *device = NULL;
   oftawq_context_options opt;
   oftawq_context *ctx = NULL;
@@ -353,6 +354,10 @@ static int cmd_bench(int argc, char **argv)
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_bench, stdout);
       return EXIT_SUCCESS;
+    }
+    if (!strcmp(a, "--paths")) {
+      paths = 1;
+      continue;
     }
     if (!v) return usage_error(usage_bench, "bench: '%s' needs a value (or is unknown)", a);
     if (!strcmp(a, "--shapes")) {
@@ -410,6 +415,7 @@ static int cmd_bench(int argc, char **argv)
       bo.G = group;
       bo.block_size = block;
       bo.runs = runs;
+      bo.paths = paths;
       prog.K = K[s];
       prog.N = N[s];
       prog.M = M[t];
