@@ -14,6 +14,7 @@
  *   AWQ_COLS      GEMV/GEMM: word columns per work-group
  *   AWQ_ROWS      GEMM: rows per work-item; work-group (AWQ_COLS, AWQ_RGROUPS)
  *   AWQ_RGROUPS   GEMM: row groups per work-group
+ *   AWQ_TEST_WRONG tests only: perturbs the output (the autotuner must reject such a candidate)
  */
 #ifndef AWQ_G
 #error "AWQ_G must be defined"
@@ -38,6 +39,9 @@
 #endif
 #ifndef AWQ_ROWS
 #define AWQ_ROWS 4
+#endif
+#ifndef AWQ_TEST_WRONG
+#define AWQ_TEST_WRONG 0
 #endif
 #ifndef AWQ_RGROUPS
 #define AWQ_RGROUPS 4
@@ -70,6 +74,9 @@ inline float load_x(__global const X_TYPE *x, size_t i) { return round_half(LOAD
 
 inline void store_y(__global X_TYPE *y, size_t i, float acc, __global const half *bias, uint n)
 {
+#if AWQ_TEST_WRONG /* the tuner's tests inject this variant: it must never win */
+  acc += 1.0f;
+#endif
 #if AWQ_HAS_BIAS
   acc += vload_half(n, bias);
 #endif

@@ -243,6 +243,7 @@ typedef struct oftawq_context_stats {
   uint64_t programs_from_memory;     /* found already built in this context */
   uint64_t binaries_rejected;        /* cache entries found corrupt, truncated or foreign */
   uint64_t binaries_written;         /* cache entries written */
+  uint64_t tuning_rejected;          /* tuning databases found corrupt or foreign */
 } oftawq_context_stats;
 
 OFTAWQ_API void oftawq_context_stats_init(oftawq_context_stats *stats);
@@ -264,6 +265,7 @@ typedef struct oftawq_cache_summary {
   size_t size;                       /* sizeof(oftawq_cache_summary), set by _init */
   uint64_t program_entries;          /* program binaries */
   uint64_t program_bytes;
+  uint64_t tuning_entries;           /* entries of valid tuning databases */
 } oftawq_cache_summary;
 
 OFTAWQ_API void oftawq_cache_summary_init(oftawq_cache_summary *summary);
@@ -721,6 +723,84 @@ OFTAWQ_API oftawq_status oftawq_adapter_weights(oftawq_adapter_file *adapter, co
 OFTAWQ_API oftawq_status oftawq_layer_load(oftawq_context *ctx, const char *model_dir, const char *module,
                                            const char *const *adapter_dirs, const char *const *adapter_names,
                                            size_t n_adapters, oftawq_layer **out);
+
+/*-*****************************************************************
+ *  Autotuning (oftawq tune)
+ *
+ *  Tuned launch parameters and the rows at which each AWQ path takes over
+ *  are kept per device in the context's cache folder (and in memory) and
+ *  used by every later context on the same device, driver and library.
+ *******************************************************************/
+
+typedef struct oftawq_tune_options {
+  size_t size;                   /* sizeof(oftawq_tune_options), set by _init */
+  double budget_s;               /* wall-clock budget for the whole search (default 60) */
+  int runs;                      /* timed runs per candidate; the median counts (default 3) */
+  void (*progress)(void *user, double fraction, const char *what); /* may be NULL */
+  void *user;
+  int test_inject_wrong;         /* tests: offer a deliberately wrong, fastest candidate; it must be rejected */
+} oftawq_tune_options;
+
+OFTAWQ_API void oftawq_tune_options_init(oftawq_tune_options *options);
+
+typedef struct oftawq_tune_report {
+  size_t size;                   /* sizeof(oftawq_tune_report), set by _init */
+  unsigned candidates_timed;     /* built, checked against the reference and timed */
+  unsigned candidates_rejected;  /* failed to build or gave a wrong result */
+  unsigned classes_tuned;        /* shape classes that got a database entry */
+  double elapsed_s;
+} oftawq_tune_report;
+
+OFTAWQ_API void oftawq_tune_report_init(oftawq_tune_report *report);
+
+/*! oftawq_tune_shape() :
+ *  Tunes, within the time budget, the AWQ path and its launch parameters for
+ *  every rows bucket (1, 2-8, 9-64, 65-256, >256) of a K x N layer with group
+ *  G, and the rotation for OFT block size b, on a synthetic layer. Each
+ *  candidate is built, its output checked against the reference (a wrong
+ *  one never wins), then timed (median of `runs`, host clock enqueue to
+ *  clFinish, alike for every candidate). Results go to the database (and to
+ *  the cache folder when the context has one). `report` may be NULL. */
+OFTAWQ_API oftawq_status oftawq_tune_shape(oftawq_context *ctx, int K, int N, int G, int block_size,
+                                           const oftawq_tune_options *options, oftawq_tune_report *report);
+
+/*! oftawq_tune_layer() : oftawq_tune_shape() for a layer's base shape and its first adapter's block size. */
+OFTAWQ_API oftawq_status oftawq_tune_layer(oftawq_layer *layer, const oftawq_tune_options *options,
+                                           oftawq_tune_report *report);
+
+/* What a kernel will use for a call. */
+typedef struct oftawq_kernel_params {
+  size_t size;                   /* sizeof(oftawq_kernel_params), set by _init */
+  char description[192];         /* e.g. "path=gemv split=8 cols=16 rpi=1" */
+  int tuned;                     /* 1: from the tuning database; 0: the device-type default */
+} oftawq_kernel_params;
+
+OFTAWQ_API void oftawq_kernel_params_init(oftawq_kernel_params *params);
+
+/*! oftawq_query_params() :
+ *  The parameters `kernel` ("awq" for the base layer K x N with group G, or
+ *  "oft_rotate" for block size b) will use for `rows` rows on this context. */
+OFTAWQ_API oftawq_status oftawq_query_params(const oftawq_context *ctx, const char *kernel, int K, int N, int G,
+                                             int block_size, size_t rows, oftawq_kernel_params *params);
+
+/*! oftawq_tune_count(), oftawq_tune_entry() : the context's tuned entries, as "key: value" lines. */
+OFTAWQ_API size_t oftawq_tune_count(const oftawq_context *ctx);
+OFTAWQ_API oftawq_status oftawq_tune_entry(const oftawq_context *ctx, size_t index, char *buf, size_t capacity);
+
+/*! oftawq_tune_export() : writes the context's entries to a database file (to ship with an app). */
+OFTAWQ_API oftawq_status oftawq_tune_export(oftawq_context *ctx, const char *path);
+/*! oftawq_tune_import() :
+ *  Merges the entries of a database file made on the same device, driver and
+ *  library (others are refused with OFTAWQ_E_UNSUPPORTED); a corrupt file is
+ *  OFTAWQ_E_FORMAT. Saved to the cache folder when the context has one. */
+OFTAWQ_API oftawq_status oftawq_tune_import(oftawq_context *ctx, const char *path);
+
+/*! oftawq_cache_tuning() :
+ *  Calls `fn` for each entry of every valid tuning database in a cache folder
+ *  (without a device): the device it was tuned on, then the "key: value" line. */
+OFTAWQ_API oftawq_status oftawq_cache_tuning(const char *dir,
+                                             void (*fn)(void *user, const char *device, const char *entry),
+                                             void *user);
 
 #ifdef __cplusplus
 }

@@ -12,11 +12,11 @@
 #include "awq.h"
 #include "buffer.h"
 #include "program.h"
+#include "tune.h"
 
-/* Default launch shapes (the autotuner will replace them per device). */
+/* Default launch shapes until the device is tuned (oftawq tune). */
 #define GEMV_COLS 16
 #define GEMV_SPLIT 8
-/* GEMV rows per work-item: 1, 2, 4 or 8 by M (weights unpacked once per row group) */
 #define GEMV_MAX_ROWS_PER_ITEM 4
 #define GEMM_COLS 16
 #define GEMM_ROWS 4
@@ -24,23 +24,21 @@
 /* Largest k-chunk: bounds the GEMM's local tile. */
 #define MAX_CHUNK 64
 /* AUTO thresholds until the device is tuned. GPUs: GEMV up to 8 rows, the dense path from 256 (vLLM's
- * switch). CPUs (PoCL, 2 cores, K = N = 2048, measured): GEMV stays ahead up to 4 rows, and CLBlast's
- * dense SGEMM beats the fused tiled GEMM from 8 rows on. */
+ * switch). CPUs (PoCL, 2 cores, K = N = 2048, bench --paths): the GEMV with 4 rows per work-item stays
+ * ahead up to 64 rows, CLBlast's dense SGEMM beyond; the tiled GEMM trails both there. */
 #define GPU_GEMV_MAX_ROWS 8
 #define GPU_DENSE_MIN_ROWS 256
-#define CPU_GEMV_MAX_ROWS 4
-#define CPU_DENSE_MIN_ROWS 8
+#define CPU_GEMV_MAX_ROWS 64
+#define CPU_DENSE_MIN_ROWS 65
 
 enum { K_GEMV, K_GEMM, K_ROUND, K_FINISH, K_COUNT };
-/* kernel variants: GEMV per rows-per-item (1, 2, 4, 8), then the others */
-#define GEMV_VARIANTS 3
 
 struct oftawq_awq {
   oftawq_context *ctx;
   int K, N, G, chunk, has_bias;
   cl_mem qweight, qzeros, scales, bias;
   oftawq_awq_path forced;
-  cl_kernel kernels[2][K_COUNT + GEMV_VARIANTS - 1]; /* per dtype; GEMV has one per rows-per-item */
+  oftawq__kernel_list *kernels;  /* every variant used so far */
   cl_mem dense;                  /* [K][N] fp32, built on first dense use */
   cl_mem scratch_x, scratch_y;   /* dense path, grown as needed */
   size_t scratch_x_bytes, scratch_y_bytes;
@@ -55,7 +53,6 @@ void oftawq_awq_tensors_init(oftawq_awq_tensors *t)
 
 void oftawq_awq_destroy(oftawq_awq *awq)
 {
-  int d, k;
   if (!awq) return;
   {
     cl_mem bufs[] = {awq->qweight, awq->qzeros, awq->scales, awq->bias, awq->dense, awq->scratch_x, awq->scratch_y};
@@ -63,9 +60,7 @@ void oftawq_awq_destroy(oftawq_awq *awq)
     for (i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
       if (bufs[i]) clReleaseMemObject(bufs[i]);
   }
-  for (d = 0; d < 2; d++)
-    for (k = 0; k < K_COUNT + GEMV_VARIANTS - 1; k++)
-      if (awq->kernels[d][k]) clReleaseKernel(awq->kernels[d][k]);
+  oftawq__kernel_list_free(awq->kernels);
   free(awq);
 }
 
@@ -141,53 +136,47 @@ oftawq_status oftawq_awq_set_path(oftawq_awq *awq, oftawq_awq_path path)
   return OFTAWQ_OK;
 }
 
+void oftawq__awq_default_plan(const oftawq_context *ctx, size_t rows, oftawq__awq_plan *p)
+{
+  const int gpu = ctx->info.is_gpu;
+  size_t gemv_max = gpu ? GPU_GEMV_MAX_ROWS : CPU_GEMV_MAX_ROWS, dense_min = gpu ? GPU_DENSE_MIN_ROWS : CPU_DENSE_MIN_ROWS;
+  memset(p, 0, sizeof *p);
+  p->path = rows <= gemv_max ? OFTAWQ_AWQ_GEMV : rows >= dense_min ? OFTAWQ_AWQ_DENSE : OFTAWQ_AWQ_GEMM;
+  p->split = GEMV_SPLIT;
+  p->cols = GEMV_COLS;
+  for (p->rpi = 1; p->rpi < GEMV_MAX_ROWS_PER_ITEM && (size_t)(2 * p->rpi) <= rows;) p->rpi *= 2;
+  p->gcols = GEMM_COLS;
+  p->grows = GEMM_ROWS;
+  p->grgroups = GEMM_RGROUPS;
+}
+
+void oftawq__awq_plan_for(const oftawq_awq *awq, size_t rows, oftawq__awq_plan *p)
+{
+  oftawq__awq_default_plan(awq->ctx, rows, p);
+  oftawq__tune_awq_plan(awq->ctx, awq->K, awq->N, awq->G, rows, p);
+  if (awq->forced != OFTAWQ_AWQ_AUTO) p->path = awq->forced;
+  if (p->path == OFTAWQ_AWQ_DENSE && !have_dense()) p->path = OFTAWQ_AWQ_GEMM;
+}
+
 oftawq_awq_path oftawq_awq_path_for(const oftawq_awq *awq, size_t rows)
 {
-  oftawq_awq_path p;
+  oftawq__awq_plan p;
   if (!awq) return OFTAWQ_AWQ_AUTO;
-  p = awq->forced;
-  if (p == OFTAWQ_AWQ_AUTO) {
-    const int gpu = awq->ctx->info.is_gpu;
-    size_t gemv_max = gpu ? GPU_GEMV_MAX_ROWS : CPU_GEMV_MAX_ROWS, dense_min = gpu ? GPU_DENSE_MIN_ROWS : CPU_DENSE_MIN_ROWS;
-    p = rows <= gemv_max ? OFTAWQ_AWQ_GEMV : rows >= dense_min ? OFTAWQ_AWQ_DENSE : OFTAWQ_AWQ_GEMM;
-  }
-  if (p == OFTAWQ_AWQ_DENSE && !have_dense()) p = OFTAWQ_AWQ_GEMM;
-  return p;
+  oftawq__awq_plan_for(awq, rows, &p);
+  return p.path;
 }
 
-/* Rows per GEMV work-item for M rows: the largest of 1, 2, 4, 8 not above M. */
-static int gemv_rows_per_item(size_t rows)
-{
-  int r = 1;
-  while (r < GEMV_MAX_ROWS_PER_ITEM && (size_t)(2 * r) <= rows) r *= 2;
-  return r;
-}
-
-static int log2_small(int v)
-{
-  int l = 0;
-  while (v > 1) v >>= 1, l++;
-  return l;
-}
-
-/* `gemv_rows` selects the GEMV variant (ignored for the other kernels). */
-static oftawq_status kernel(oftawq_awq *awq, oftawq_dtype dtype, int which, int gemv_rows, cl_kernel *out)
+/* The kernel `which` built for a plan (and dtype), from the layer's small cache. */
+static oftawq_status kernel(oftawq_awq *awq, oftawq_dtype dtype, int which, const oftawq__awq_plan *p, cl_kernel *out)
 {
   static const char *const names[K_COUNT] = {"awq_gemv", "awq_gemm", "awq_round_x", "awq_finish"};
-  int slot = which == K_GEMV ? log2_small(gemv_rows) : which + GEMV_VARIANTS - 1;
-  cl_kernel *k = &awq->kernels[dtype == OFTAWQ_F16][slot];
-  if (!*k) {
-    char opts[256];
-    oftawq_status status;
-    snprintf(opts, sizeof opts,
-             "-DAWQ_G=%d -DAWQ_CHUNK=%d -DAWQ_X_HALF=%d -DAWQ_HAS_BIAS=%d -DAWQ_SPLIT=%d -DAWQ_COLS=%d "
-             "-DAWQ_ROWS=%d -DAWQ_RGROUPS=%d -DAWQ_GEMV_ROWS=%d",
-             awq->G, awq->chunk, dtype == OFTAWQ_F16, awq->has_bias, GEMV_SPLIT, which == K_GEMV ? GEMV_COLS : GEMM_COLS,
-             GEMM_ROWS, GEMM_RGROUPS, gemv_rows);
-    if ((status = oftawq__kernel_create(awq->ctx, "awq", opts, names[which], k)) < 0) return status;
-  }
-  *out = *k;
-  return OFTAWQ_OK;
+  char opts[256];
+  snprintf(opts, sizeof opts,
+           "-DAWQ_G=%d -DAWQ_CHUNK=%d -DAWQ_X_HALF=%d -DAWQ_HAS_BIAS=%d -DAWQ_SPLIT=%d -DAWQ_COLS=%d -DAWQ_ROWS=%d "
+           "-DAWQ_RGROUPS=%d -DAWQ_GEMV_ROWS=%d%s",
+           awq->G, awq->chunk, dtype == OFTAWQ_F16, awq->has_bias, p->split, which == K_GEMV ? p->cols : p->gcols,
+           p->grows, p->grgroups, p->rpi, p->test_wrong ? " -DAWQ_TEST_WRONG=1" : "");
+  return oftawq__kernel_cached(awq->ctx, &awq->kernels, "awq", opts, names[which], out);
 }
 
 static oftawq_status set_common_args(oftawq_awq *awq, cl_kernel k, cl_mem x, cl_mem y)
@@ -201,7 +190,7 @@ static oftawq_status set_common_args(oftawq_awq *awq, cl_kernel k, cl_mem x, cl_
 
 #ifdef OFTAWQ_HAVE_CLBLAST
 static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
-                                   cl_uint n_wait, const cl_event *wait, cl_event *done)
+                                   const oftawq__awq_plan *p, cl_uint n_wait, const cl_event *wait, cl_event *done)
 {
   oftawq_context *ctx = awq->ctx;
   oftawq_status status;
@@ -236,7 +225,7 @@ static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x
   if ((status = oftawq__scratch(ctx, &awq->scratch_x, &awq->scratch_x_bytes, rows * awq->K * sizeof(float))) < 0 ||
       (status = oftawq__scratch(ctx, &awq->scratch_y, &awq->scratch_y_bytes, rows * awq->N * sizeof(float))) < 0)
     return status;
-  if ((status = kernel(awq, dtype, K_ROUND, 1, &k)) < 0) return status;
+  if ((status = kernel(awq, dtype, K_ROUND, p, &k)) < 0) return status;
   n = (cl_uint)(rows * awq->K);
   err = OFTAWQ__ARG(k, 0, x) | OFTAWQ__ARG(k, 1, awq->scratch_x) | OFTAWQ__ARG(k, 2, n);
   if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting awq_round_x arguments");
@@ -246,7 +235,7 @@ static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x
                     awq->scratch_x, 0, (size_t)K, awq->dense, 0, (size_t)N, 0.0f, awq->scratch_y, 0, (size_t)N,
                     &ctx->queue, NULL);
   if (cb != CLBlastSuccess) return oftawq__fail(ctx, OFTAWQ_E_OPENCL, "CLBlastSgemm failed with status %d", (int)cb);
-  if ((status = kernel(awq, dtype, K_FINISH, 1, &k)) < 0) return status;
+  if ((status = kernel(awq, dtype, K_FINISH, p, &k)) < 0) return status;
   err = OFTAWQ__ARG(k, 0, awq->scratch_y) | OFTAWQ__ARG(k, 1, y) | OFTAWQ__ARG(k, 2, awq->bias) |
         OFTAWQ__ARG(k, 3, N) | OFTAWQ__ARG(k, 4, nrows);
   if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting awq_finish arguments");
@@ -256,11 +245,10 @@ static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x
 }
 #endif
 
-oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
-                                  cl_uint n_wait, const cl_event *wait, cl_event *done)
+oftawq_status oftawq__awq_enqueue_plan(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                       const oftawq__awq_plan *p, cl_uint n_wait, const cl_event *wait, cl_event *done)
 {
   oftawq_context *ctx = awq->ctx;
-  oftawq_awq_path path = oftawq_awq_path_for(awq, rows);
   oftawq_status status;
   cl_kernel k;
   size_t W = (size_t)awq->N / 8, g[3], l[3];
@@ -268,28 +256,35 @@ oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x,
   if (rows > UINT32_MAX / (size_t)(awq->K > awq->N ? awq->K : awq->N))
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "too many rows (%zu)", rows);
 #ifdef OFTAWQ_HAVE_CLBLAST
-  if (path == OFTAWQ_AWQ_DENSE) return dense_forward(awq, dtype, x, y, rows, n_wait, wait, done);
+  if (p->path == OFTAWQ_AWQ_DENSE) return dense_forward(awq, dtype, x, y, rows, p, n_wait, wait, done);
 #endif
-  if (path == OFTAWQ_AWQ_GEMV) {
-    const int per_item = gemv_rows_per_item(rows);
-    if ((status = kernel(awq, dtype, K_GEMV, per_item, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0)
+  if (p->path == OFTAWQ_AWQ_GEMV) {
+    if ((status = kernel(awq, dtype, K_GEMV, p, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0)
       return status;
     if (OFTAWQ__ARG(k, 8, nrows) != CL_SUCCESS) return oftawq__fail(ctx, OFTAWQ_E_OPENCL, "setting awq_gemv rows");
     g[0] = W;
-    g[1] = GEMV_SPLIT;
-    g[2] = (rows + (size_t)per_item - 1) / (size_t)per_item;
-    l[0] = GEMV_COLS;
-    l[1] = GEMV_SPLIT;
+    g[1] = (size_t)p->split;
+    g[2] = (rows + (size_t)p->rpi - 1) / (size_t)p->rpi;
+    l[0] = (size_t)p->cols;
+    l[1] = (size_t)p->split;
     l[2] = 1;
     return oftawq__enqueue(ctx, k, "awq_gemv", 3, g, l, n_wait, wait, done);
   }
-  if ((status = kernel(awq, dtype, K_GEMM, 1, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0) return status;
+  if ((status = kernel(awq, dtype, K_GEMM, p, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0) return status;
   if (OFTAWQ__ARG(k, 8, nrows) != CL_SUCCESS) return oftawq__fail(ctx, OFTAWQ_E_OPENCL, "setting awq_gemm rows");
   g[0] = W;
-  g[1] = (rows + GEMM_ROWS - 1) / GEMM_ROWS;
-  l[0] = GEMM_COLS;
-  l[1] = GEMM_RGROUPS;
+  g[1] = (rows + (size_t)p->grows - 1) / (size_t)p->grows;
+  l[0] = (size_t)p->gcols;
+  l[1] = (size_t)p->grgroups;
   return oftawq__enqueue(ctx, k, "awq_gemm", 2, g, l, n_wait, wait, done);
+}
+
+oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                  cl_uint n_wait, const cl_event *wait, cl_event *done)
+{
+  oftawq__awq_plan p;
+  oftawq__awq_plan_for(awq, rows, &p);
+  return oftawq__awq_enqueue_plan(awq, dtype, x, y, rows, &p, n_wait, wait, done);
 }
 
 static oftawq_status forward_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows, cl_uint n_wait,
@@ -335,3 +330,4 @@ oftawq_status oftawq_awq_get_shape(const oftawq_awq *awq, int *K, int *N, int *G
 }
 
 int oftawq__awq_in_features(const oftawq_awq *awq) { return awq->K; }
+oftawq_context *oftawq__awq_context(const oftawq_awq *awq) { return awq->ctx; }

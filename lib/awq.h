@@ -4,11 +4,31 @@
 
 #include "internal.h"
 
+/* How one call runs: the path and its kernel's launch parameters (tuned per shape class). */
+typedef struct oftawq__awq_plan {
+  oftawq_awq_path path;
+  int split, cols, rpi;            /* GEMV: split-K, word columns per group, rows per work-item */
+  int gcols, grows, grgroups;      /* GEMM: word columns per group, rows per work-item, row groups */
+  int tuned;                       /* 1: from the tuning database */
+  int test_wrong;                  /* tests only: a variant whose output is deliberately off */
+} oftawq__awq_plan;
+
+/* The untuned plan for `rows` rows on this device. */
+void oftawq__awq_default_plan(const oftawq_context *ctx, size_t rows, oftawq__awq_plan *plan);
+/* The plan a call with `rows` rows uses: tuned if the database has it, else the default; a forced path wins. */
+void oftawq__awq_plan_for(const oftawq_awq *awq, size_t rows, oftawq__awq_plan *plan);
+/* Enqueues the base layer with an explicit plan (the tuner's candidates). */
+oftawq_status oftawq__awq_enqueue_plan(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                       const oftawq__awq_plan *plan, cl_uint n_wait, const cl_event *wait,
+                                       cl_event *done);
+
 /* Enqueues y = x . W + bias (rows x K in, rows x N out) on the path for `rows`. */
 oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
                                   cl_uint n_wait, const cl_event *wait, cl_event *done);
 /* Bytes of x and y for `rows` rows (overflow-checked). */
 oftawq_status oftawq__awq_io_bytes(oftawq_awq *awq, oftawq_dtype dtype, size_t rows, size_t *xb, size_t *yb);
+/* The context a base layer belongs to. */
+oftawq_context *oftawq__awq_context(const oftawq_awq *awq);
 /* in_features of a base layer. */
 int oftawq__awq_in_features(const oftawq_awq *awq);
 

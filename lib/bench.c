@@ -14,15 +14,8 @@
 #include "awq.h"
 #include "oft.h"
 #include "ref.h"
+#include "synthetic.h"
 
-/* Rows of the output compared with the reference (the first and the last). */
-#define CHECKED_ROWS 2
-/* Synthetic data ranges. */
-#define SCALE_MIN 0.002f
-#define SCALE_MAX 0.02f
-#define OFT_WEIGHT_SPAN 0.3f /* uniform in +-span/b: |Q| < 1, a proper rotation */
-/* Output agreement: fp32 sums of fp16-rounded terms; relative to the output's RMS. */
-#define CHECK_TOL 2e-3
 
 void oftawq_bench_options_init(oftawq_bench_options *o)
 {
@@ -42,52 +35,27 @@ void oftawq_bench_options_init(oftawq_bench_options *o)
 typedef struct bench {
   oftawq_context *ctx;
   oftawq_bench_options o;
-  int32_t *qw, *qz;
-  uint16_t *sc, *bias;
-  float *x, *w_oft, *w_exact;     /* x holds fp16-representable values, so every path sees the same input */
-  size_t n_oft;
-  oftawq_layer *layer;
-  oftawq_oft *exact;
-  cl_mem dx, dy, dxr, dqw, dcopy, dense, dx16, dense16, dy16;
-  float *host_y;
+  oftawq__synthetic s;            /* the layer, its input and reference */
+  float *w_exact;
+  oftawq_oft *exact;              /* the same weights on the exact Cayley path */
+  cl_mem dqw, dcopy, dense, dx16, dense16, dy16;
 } bench;
-
-static double now(void)
-{
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static uint64_t next(uint64_t *s)
-{
-  uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
-static float uniform(uint64_t *s, float lo, float hi)
-{
-  return lo + (hi - lo) * (float)((double)(next(s) >> 11) / 9007199254740992.0);
-}
 
 static void bench_free(bench *b)
 {
-  cl_mem bufs[] = {b->dx, b->dy, b->dxr, b->dqw, b->dcopy, b->dense, b->dx16, b->dense16, b->dy16};
+  cl_mem bufs[6];
   size_t i;
-  for (i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+  bufs[0] = b->dqw;
+  bufs[1] = b->dcopy;
+  bufs[2] = b->dense;
+  bufs[3] = b->dx16;
+  bufs[4] = b->dense16;
+  bufs[5] = b->dy16;
+  for (i = 0; i < 6; i++)
     if (bufs[i]) clReleaseMemObject(bufs[i]);
-  oftawq_layer_destroy(b->layer);
   oftawq_oft_destroy(b->exact);
-  free(b->qw);
-  free(b->qz);
-  free(b->sc);
-  free(b->bias);
-  free(b->x);
-  free(b->w_oft);
   free(b->w_exact);
-  free(b->host_y);
+  oftawq__synthetic_free(&b->s);
 }
 
 static cl_mem device_buffer(bench *b, size_t bytes, const void *init, oftawq_status *status)
@@ -102,114 +70,23 @@ static cl_mem device_buffer(bench *b, size_t bytes, const void *init, oftawq_sta
 static oftawq_status bench_setup(bench *b)
 {
   const oftawq_bench_options *o = &b->o;
-  size_t W = (size_t)o->N / 8, groups = (size_t)(o->K / o->G), i;
-  uint64_t s = o->seed;
-  oftawq_target t;
   oftawq_oft_config c;
-  oftawq_oft_shape shape;
-  oftawq_status status = OFTAWQ_OK;
-
-  b->qw = malloc((size_t)o->K * W * 4);
-  b->qz = malloc(groups * W * 4);
-  b->sc = malloc(groups * o->N * 2);
-  b->bias = malloc((size_t)o->N * 2);
-  b->x = malloc((size_t)o->M * o->K * 4);
-  b->host_y = malloc((size_t)o->M * o->N * 4);
-  if (!b->qw || !b->qz || !b->sc || !b->bias || !b->x || !b->host_y)
-    return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory for the benchmark data");
-  for (i = 0; i < (size_t)o->K * W; i++) b->qw[i] = (int32_t)(uint32_t)next(&s);
-  for (i = 0; i < groups * W; i++) b->qz[i] = (int32_t)(uint32_t)next(&s);
-  for (i = 0; i < groups * o->N; i++) b->sc[i] = oftawq__float_to_half(uniform(&s, SCALE_MIN, SCALE_MAX));
-  for (i = 0; i < (size_t)o->N; i++) b->bias[i] = oftawq__float_to_half(uniform(&s, -1, 1));
-  for (i = 0; i < (size_t)o->M * o->K; i++) b->x[i] = oftawq__half_to_float(oftawq__float_to_half(uniform(&s, -1, 1)));
-
+  oftawq_status status;
+  if ((status = oftawq__synthetic_create(b->ctx, o->K, o->N, o->M, o->G, o->block_size, o->seed, &b->s)) < 0)
+    return status;
+  if (!(b->w_exact = malloc((b->s.n_oft ? b->s.n_oft : 1) * 4)))
+    return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  memcpy(b->w_exact, b->s.w_oft, b->s.n_oft * 4);
   oftawq_oft_config_init(&c);
   c.oft_block_size = o->block_size;
-  oftawq_oft_shape_init(&shape);
-  if ((status = oftawq_oft_resolve(&c, o->K, NULL, NULL, &shape, NULL, 0)) < 0)
-    return oftawq__fail(b->ctx, status, "block size %d does not fit K = %d", o->block_size, o->K);
-  b->n_oft = (size_t)shape.weight_rows * shape.n_elements;
-  b->w_oft = malloc((b->n_oft ? b->n_oft : 1) * 4);
-  b->w_exact = malloc((b->n_oft ? b->n_oft : 1) * 4);
-  if (!b->w_oft || !b->w_exact) return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-  for (i = 0; i < b->n_oft; i++) {
-    b->w_oft[i] = uniform(&s, -OFT_WEIGHT_SPAN, OFT_WEIGHT_SPAN) / (float)shape.block_size;
-    b->w_exact[i] = b->w_oft[i];
-  }
-
-  oftawq_target_init(&t);
-  t.tensors.K = o->K;
-  t.tensors.N = o->N;
-  t.tensors.G = o->G;
-  t.tensors.qweight = b->qw;
-  t.tensors.qzeros = b->qz;
-  t.tensors.scales = b->sc;
-  t.tensors.bias = b->bias;
-  if ((status = oftawq_dispatch(b->ctx, &t, "bench", &c, b->w_oft, b->n_oft, &b->layer)) < 0) return status;
   c.use_cayley_neumann = 0;
-  if ((status = oftawq_oft_create(b->ctx, &c, o->K, b->w_exact, b->n_oft, &b->exact)) < 0) return status;
-
-  b->dx = device_buffer(b, (size_t)o->M * o->K * 4, b->x, &status);
-  if (b->dx) b->dy = device_buffer(b, (size_t)o->M * o->N * 4, NULL, &status);
-  if (b->dy) b->dxr = device_buffer(b, (size_t)o->M * o->K * 4, NULL, &status);
-  if (b->dxr) b->dqw = device_buffer(b, (size_t)o->K * W * 4, b->qw, &status);
-  if (b->dqw) b->dcopy = device_buffer(b, (size_t)o->K * W * 4, NULL, &status);
+  if ((status = oftawq_oft_create(b->ctx, &c, o->K, b->w_exact, b->s.n_oft, &b->exact)) < 0) return status;
+  b->dqw = device_buffer(b, (size_t)o->K * o->N / 2, b->s.qw, &status);
+  if (b->dqw) b->dcopy = device_buffer(b, (size_t)o->K * o->N / 2, NULL, &status);
   return status;
 }
 
-/* RMS of the reference rows, the scale of the agreement test. */
-static oftawq_status compare(bench *b, const char *impl, const float *got, const float *want, size_t n)
-{
-  double rms = 0;
-  size_t i;
-  for (i = 0; i < n; i++) rms += (double)want[i] * want[i];
-  rms = sqrt(rms / (double)(n ? n : 1));
-  for (i = 0; i < n; i++)
-    if (!(fabs((double)got[i] - want[i]) <= CHECK_TOL * (fabs(want[i]) + rms)))
-      return oftawq__fail(b->ctx, OFTAWQ_E_INTERNAL, "%s gives %g at element %zu where the reference gives %g", impl,
-                          got[i], i, want[i]);
-  return OFTAWQ_OK;
-}
-
-/* Reads rows 0 and M-1 of a rows x cols float buffer. */
-static oftawq_status read_rows(bench *b, cl_mem buf, size_t cols, float *out)
-{
-  size_t last = (size_t)b->o.M - 1;
-  cl_int err = clEnqueueReadBuffer(b->ctx->queue, buf, CL_TRUE, 0, cols * 4, out, 0, NULL, NULL);
-  if (err == CL_SUCCESS)
-    err = clEnqueueReadBuffer(b->ctx->queue, buf, CL_TRUE, last * cols * 4, cols * 4, out + cols, 0, NULL, NULL);
-  return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(b->ctx, err, "reading benchmark output");
-}
-
-/* The input rows that read_rows() returns, rotated by `oft` (or not, for NULL) in double. */
-static oftawq_status reference_input(bench *b, oftawq_oft *oft, float *xr)
-{
-  size_t K = (size_t)b->o.K, last = (size_t)b->o.M - 1, nr, i;
-  oftawq_oft_shape s;
-  float *R;
-  double *Rd;
-  oftawq_status status;
-  memcpy(xr, b->x, K * 4);
-  memcpy(xr + K, b->x + last * K, K * 4);
-  if (!oft) return OFTAWQ_OK;
-  oftawq_oft_shape_init(&s);
-  oftawq_oft_get_shape(oft, &s);
-  nr = (size_t)s.weight_rows * s.block_size * s.block_size;
-  R = malloc(nr * 4);
-  Rd = malloc(nr * sizeof *Rd);
-  if (!R || !Rd) {
-    free(R);
-    free(Rd);
-    return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-  }
-  if ((status = oftawq_oft_get_rotation(oft, R, nr)) == OFTAWQ_OK) {
-    for (i = 0; i < nr; i++) Rd[i] = R[i];
-    oftawq__ref_rotate(xr, CHECKED_ROWS, s.r, s.block_size, Rd, s.weight_rows == 1 && s.r > 1, xr);
-  }
-  free(R);
-  free(Rd);
-  return status;
-}
+static oftawq_oft *adapter(bench *b) { return oftawq_layer_adapter(b->s.layer, OFTAWQ__SYNTHETIC_ADAPTER); }
 
 /* --- the implementations: each enqueues one call --- */
 
@@ -221,13 +98,13 @@ static oftawq_status run_copy(bench *b)
 
 static oftawq_status run_awq(bench *b)
 {
-  return oftawq__awq_enqueue(oftawq_layer_base(b->layer), OFTAWQ_F32, b->dx, b->dy, (size_t)b->o.M, 0, NULL, NULL);
+  return oftawq__awq_enqueue(oftawq_layer_base(b->s.layer), OFTAWQ_F32, b->s.dx, b->s.dy, (size_t)b->o.M, 0, NULL, NULL);
 }
 
 /* The base layer on one forced path (then back to AUTO). */
 static oftawq_status run_path(bench *b, oftawq_awq_path path)
 {
-  oftawq_awq *awq = oftawq_layer_base(b->layer);
+  oftawq_awq *awq = oftawq_layer_base(b->s.layer);
   oftawq_status status;
   oftawq_awq_set_path(awq, path);
   status = run_awq(b);
@@ -241,32 +118,32 @@ static oftawq_status run_dense(bench *b) { return run_path(b, OFTAWQ_AWQ_DENSE);
 
 static oftawq_status run_oft_awq(bench *b)
 {
-  return oftawq_layer_forward_cl(b->layer, OFTAWQ_F32, b->dx, b->dy, (size_t)b->o.M, 0, NULL, NULL);
+  return oftawq_layer_forward_cl(b->s.layer, OFTAWQ_F32, b->s.dx, b->s.dy, (size_t)b->o.M, 0, NULL, NULL);
 }
 
 static oftawq_status run_recompute(bench *b)
 {
   /* PEFT rebuilds R on every forward: new weights (the same values) force the rebuild */
-  oftawq_status status = oftawq_layer_set_adapter_weights(b->layer, "bench", b->w_oft, b->n_oft);
+  oftawq_status status = oftawq_layer_set_adapter_weights(b->s.layer, OFTAWQ__SYNTHETIC_ADAPTER, b->s.w_oft, b->s.n_oft);
   return status < 0 ? status : run_oft_awq(b);
 }
 
 static oftawq_status run_rotate(bench *b)
 {
-  return oftawq__oft_enqueue_rotate(oftawq_layer_adapter(b->layer, "bench"), OFTAWQ_F32, b->dx, b->dxr,
+  return oftawq__oft_enqueue_rotate(adapter(b), OFTAWQ_F32, b->s.dx, b->s.dxr,
                                     (size_t)b->o.M, NULL, 0, 0, NULL, NULL);
 }
 
 static oftawq_status run_neumann(bench *b)
 {
-  oftawq_oft *oft = oftawq_layer_adapter(b->layer, "bench");
-  oftawq_status status = oftawq_oft_set_weights(oft, b->w_oft, b->n_oft);
+  oftawq_oft *oft = adapter(b);
+  oftawq_status status = oftawq_oft_set_weights(oft, b->s.w_oft, b->s.n_oft);
   return status < 0 ? status : oftawq_oft_prepare(oft);
 }
 
 static oftawq_status run_exact(bench *b)
 {
-  oftawq_status status = oftawq_oft_set_weights(b->exact, b->w_exact, b->n_oft);
+  oftawq_status status = oftawq_oft_set_weights(b->exact, b->w_exact, b->s.n_oft);
   return status < 0 ? status : oftawq_oft_prepare(b->exact);
 }
 
@@ -275,8 +152,8 @@ static oftawq_status run_clblast_f32(bench *b)
 {
   const oftawq_bench_options *o = &b->o;
   CLBlastStatusCode st = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, (size_t)o->M,
-                                      (size_t)o->N, (size_t)o->K, 1.0f, b->dx, 0, (size_t)o->K, b->dense, 0,
-                                      (size_t)o->N, 0.0f, b->dy, 0, (size_t)o->N, &b->ctx->queue, NULL);
+                                      (size_t)o->N, (size_t)o->K, 1.0f, b->s.dx, 0, (size_t)o->K, b->dense, 0,
+                                      (size_t)o->N, 0.0f, b->s.dy, 0, (size_t)o->N, &b->ctx->queue, NULL);
   return st == CLBlastSuccess ? OFTAWQ_OK : oftawq__fail(b->ctx, OFTAWQ_E_OPENCL, "CLBlastSgemm: status %d", (int)st);
 }
 
@@ -305,15 +182,15 @@ static oftawq_status dense_setup(bench *b, int half)
   for (k = 0; k < K; k++)
     for (n = 0; n < N; n++) {
       size_t g = k / (size_t)o->G;
-      int q = (int)oftawq__awq_nibble((uint32_t)b->qw[k * W + n / 8], (unsigned)n & 7u);
-      int z = (int)oftawq__awq_nibble((uint32_t)b->qz[g * W + n / 8], (unsigned)n & 7u);
-      Wd[k * N + n] = (float)(q - z) * oftawq__half_to_float(b->sc[g * N + n]);
+      int q = (int)oftawq__awq_nibble((uint32_t)b->s.qw[k * W + n / 8], (unsigned)n & 7u);
+      int z = (int)oftawq__awq_nibble((uint32_t)b->s.qz[g * W + n / 8], (unsigned)n & 7u);
+      Wd[k * N + n] = (float)(q - z) * oftawq__half_to_float(b->s.sc[g * N + n]);
       if (half) Wh[k * N + n] = oftawq__float_to_half(Wd[k * N + n]);
     }
   if (!half) {
     b->dense = device_buffer(b, K * N * 4, Wd, &status);
   } else {
-    for (k = 0; k < (size_t)o->M * K; k++) xh[k] = oftawq__float_to_half(b->x[k]);
+    for (k = 0; k < (size_t)o->M * K; k++) xh[k] = oftawq__float_to_half(b->s.x[k]);
     b->dense16 = device_buffer(b, K * N * 2, Wh, &status);
     if (b->dense16) b->dx16 = device_buffer(b, (size_t)o->M * K * 2, xh, &status);
     if (b->dx16) b->dy16 = device_buffer(b, (size_t)o->M * N * 2, NULL, &status);
@@ -337,44 +214,33 @@ static oftawq_status check_copy(bench *b)
   if (!back) return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
   err = clEnqueueReadBuffer(b->ctx->queue, b->dcopy, CL_TRUE, 0, n * 4, back, 0, NULL, NULL);
   if (err != CL_SUCCESS) status = oftawq__cl_fail(b->ctx, err, "reading the copy");
-  else if (memcmp(back, b->qw, n * 4)) status = oftawq__fail(b->ctx, OFTAWQ_E_INTERNAL, "copy: bytes differ");
+  else if (memcmp(back, b->s.qw, n * 4)) status = oftawq__fail(b->ctx, OFTAWQ_E_INTERNAL, "copy: bytes differ");
   free(back);
   return status;
 }
 
-/* y rows (fp32 buffer `buf`, or fp16 for half) vs the reference layer on x rotated by `oft`. */
+/* Output rows (fp32 y, or the fp16 one of the half peer) vs the reference layer on x rotated by `oft`. */
 static oftawq_status check_matmul(bench *b, const char *impl, oftawq_oft *oft, int with_bias, int half)
 {
-  const oftawq_bench_options *o = &b->o;
-  size_t N = (size_t)o->N, K = (size_t)o->K, i;
-  float *xr = malloc(CHECKED_ROWS * K * 4), *want = malloc(CHECKED_ROWS * N * 4), *got = malloc(CHECKED_ROWS * N * 4);
-  oftawq_status status;
-  if (!xr || !want || !got) {
+  size_t N = (size_t)b->o.N, last = (size_t)b->o.M - 1, i;
+  float *got = malloc(OFTAWQ__CHECKED_ROWS * N * 4);
+  uint16_t *h = half ? malloc(OFTAWQ__CHECKED_ROWS * N * 2) : NULL;
+  oftawq_status status = OFTAWQ_OK;
+  cl_int err;
+  if (!got || (half && !h)) {
     status = oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-    goto done;
-  }
-  if ((status = reference_input(b, oft, xr)) < 0) goto done;
-  oftawq__ref_awq(xr, CHECKED_ROWS, o->K, o->N, o->G, b->qw, b->qz, b->sc, with_bias ? b->bias : NULL, want);
-  if (half) {
-    uint16_t *h = malloc(CHECKED_ROWS * N * 2);
-    size_t last = (size_t)o->M - 1;
-    cl_int err = h ? clEnqueueReadBuffer(b->ctx->queue, b->dy16, CL_TRUE, 0, N * 2, h, 0, NULL, NULL) : CL_OUT_OF_HOST_MEMORY;
+  } else if (half) {
+    err = clEnqueueReadBuffer(b->ctx->queue, b->dy16, CL_TRUE, 0, N * 2, h, 0, NULL, NULL);
     if (err == CL_SUCCESS)
       err = clEnqueueReadBuffer(b->ctx->queue, b->dy16, CL_TRUE, last * N * 2, N * 2, h + N, 0, NULL, NULL);
-    for (i = 0; err == CL_SUCCESS && i < CHECKED_ROWS * N; i++) got[i] = oftawq__half_to_float(h[i]);
-    free(h);
-    if (err != CL_SUCCESS) {
-      status = oftawq__cl_fail(b->ctx, err, "reading %s output", impl);
-      goto done;
-    }
-  } else if ((status = read_rows(b, b->dy, N, got)) < 0) {
-    goto done;
+    if (err != CL_SUCCESS) status = oftawq__cl_fail(b->ctx, err, "reading %s output", impl);
+    for (i = 0; status == OFTAWQ_OK && i < OFTAWQ__CHECKED_ROWS * N; i++) got[i] = oftawq__half_to_float(h[i]);
+  } else {
+    status = oftawq__synthetic_read_rows(&b->s, b->s.dy, N, got);
   }
-  status = compare(b, impl, got, want, CHECKED_ROWS * N);
-done:
-  free(xr);
-  free(want);
+  if (status == OFTAWQ_OK) status = oftawq__synthetic_check_output(&b->s, impl, oft, with_bias, got);
   free(got);
+  free(h);
   return status;
 }
 
@@ -382,7 +248,7 @@ static oftawq_status check_awq(bench *b) { return check_matmul(b, "awq", NULL, 1
 
 static oftawq_status check_oft_awq(bench *b)
 {
-  return check_matmul(b, "oft_awq", oftawq_layer_adapter(b->layer, "bench"), 1, 0);
+  return check_matmul(b, "oft_awq", adapter(b), 1, 0);
 }
 
 #ifdef OFTAWQ_HAVE_CLBLAST
@@ -393,12 +259,12 @@ static oftawq_status check_clblast_f16(bench *b) { return check_matmul(b, "clbla
 static oftawq_status check_rotate(bench *b)
 {
   size_t K = (size_t)b->o.K;
-  float *want = malloc(CHECKED_ROWS * K * 4), *got = malloc(CHECKED_ROWS * K * 4);
+  float *want = malloc(OFTAWQ__CHECKED_ROWS * K * 4), *got = malloc(OFTAWQ__CHECKED_ROWS * K * 4);
   oftawq_status status;
   if (!want || !got) status = oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-  else if ((status = reference_input(b, oftawq_layer_adapter(b->layer, "bench"), want)) == OFTAWQ_OK &&
-           (status = read_rows(b, b->dxr, K, got)) == OFTAWQ_OK)
-    status = compare(b, "rotate", got, want, CHECKED_ROWS * K);
+  else if ((status = oftawq__synthetic_reference_input(&b->s, adapter(b), want)) == OFTAWQ_OK &&
+           (status = oftawq__synthetic_read_rows(&b->s, b->s.dxr, K, got)) == OFTAWQ_OK)
+    status = oftawq__synthetic_compare(b->ctx, "rotate", got, want, OFTAWQ__CHECKED_ROWS * K);
   free(want);
   free(got);
   return status;
@@ -423,12 +289,12 @@ static oftawq_status check_cayley(bench *b, oftawq_oft *oft, const char *impl)
   R = malloc(nr * 4);
   Rw = malloc(nr * 4);
   Rd = malloc(bb * sizeof *Rd);
-  w = malloc((b->n_oft ? b->n_oft : 1) * 4);
+  w = malloc((b->s.n_oft ? b->s.n_oft : 1) * 4);
   if (!R || !Rw || !Rd || !w) {
     status = oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
     goto done;
   }
-  if ((status = oftawq_oft_get_rotation(oft, R, nr)) < 0 || (status = oftawq_oft_get_weights(oft, w, b->n_oft)) < 0)
+  if ((status = oftawq_oft_get_rotation(oft, R, nr)) < 0 || (status = oftawq_oft_get_weights(oft, w, b->s.n_oft)) < 0)
     goto done;
   for (blk = 0; blk < s.weight_rows; blk++) {
     const float *wb = w + (size_t)blk * s.n_elements;
@@ -438,7 +304,7 @@ static oftawq_status check_cayley(bench *b, oftawq_oft *oft, const char *impl)
       oftawq__ref_cayley_exact(wb, s.block_size, Rd);
     for (i = 0; i < bb; i++) Rw[(size_t)blk * bb + i] = (float)Rd[i];
   }
-  status = compare(b, impl, R, Rw, nr);
+  status = oftawq__synthetic_compare(b->ctx, impl, R, Rw, nr);
 done:
   free(R);
   free(Rw);
@@ -447,7 +313,7 @@ done:
   return status;
 }
 
-static oftawq_status check_neumann(bench *b) { return check_cayley(b, oftawq_layer_adapter(b->layer, "bench"), "cayley_neumann"); }
+static oftawq_status check_neumann(bench *b) { return check_cayley(b, adapter(b), "cayley_neumann"); }
 static oftawq_status check_exact(bench *b) { return check_cayley(b, b->exact, "cayley_exact"); }
 
 typedef struct impl {
@@ -479,13 +345,13 @@ static oftawq_status measure(bench *b, const impl *im, oftawq_bench_result *r)
     if ((status = im->run(b)) < 0) goto done;
   clFinish(b->ctx->queue);
   for (i = 0; i < b->o.runs; i++) {
-    double t0 = now();
+    double t0 = oftawq__now();
     if ((status = im->run(b)) < 0) goto done;
     if ((err = clFinish(b->ctx->queue)) != CL_SUCCESS) {
       status = oftawq__cl_fail(b->ctx, err, "%s", im->name);
       goto done;
     }
-    t[i] = now() - t0;
+    t[i] = oftawq__now() - t0;
   }
   qsort(t, (size_t)b->o.runs, sizeof *t, cmp_double);
   r->runs = b->o.runs;
@@ -537,11 +403,9 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
   memset(&b, 0, sizeof b);
   b.ctx = ctx;
   b.o = *options;
-  if (b.o.M < 1 || b.o.runs < 1 || b.o.warmup < 0 || b.o.K < 1 || b.o.N < 8 || b.o.N % 8 || b.o.G < 1 ||
-      b.o.K % b.o.G || b.o.block_size < 1)
-    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT,
-                        "benchmark point K=%d N=%d M=%d G=%d b=%d runs=%d: need N %% 8 == 0, K %% G == 0, all >= 1",
-                        b.o.K, b.o.N, b.o.M, b.o.G, b.o.block_size, b.o.runs);
+  if (b.o.runs < 1 || b.o.warmup < 0)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "benchmark runs %d and warm-up %d: need >= 1 and >= 0",
+                        b.o.runs, b.o.warmup);
   impls[n_impl++] = (impl){"copy", run_copy, check_copy};
   impls[n_impl++] = (impl){"awq", run_awq, check_awq};
   if (b.o.paths) {

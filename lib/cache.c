@@ -77,6 +77,13 @@ static int is_entry_name(const char *name, const char *prefix, const char *suffi
   return n > lp + ls && !strncmp(name, prefix, lp) && !strcmp(name + n - ls, suffix);
 }
 
+static void count_entry(void *user, const char *device, const char *entry)
+{
+  (void)device;
+  (void)entry;
+  ++*(uint64_t *)user;
+}
+
 oftawq_status oftawq_cache_summarize(const char *dir, oftawq_cache_summary *summary)
 {
   DIR *d;
@@ -95,7 +102,7 @@ oftawq_status oftawq_cache_summarize(const char *dir, oftawq_cache_summary *summ
     summary->program_bytes += (uint64_t)st.st_size;
   }
   closedir(d);
-  return OFTAWQ_OK;
+  return oftawq_cache_tuning(dir, count_entry, &summary->tuning_entries);
 }
 
 static void put_u32(unsigned char *p, uint32_t v)

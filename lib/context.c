@@ -8,6 +8,7 @@
 #include "cache.h"
 #include "device.h"
 #include "program.h"
+#include "tune.h"
 
 void oftawq_context_options_init(oftawq_context_options *options)
 {
@@ -51,6 +52,7 @@ static oftawq_status context_finish(oftawq_context *ctx, const oftawq_context_op
                   opt->cache_dir);
     }
   }
+  oftawq__tune_load(ctx);
   return OFTAWQ_OK;
 }
 
@@ -151,6 +153,7 @@ void oftawq_context_destroy(oftawq_context *ctx)
 {
   if (!ctx) return;
   oftawq__programs_release(ctx);
+  oftawq__tune_free(ctx);
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->cl_ctx) clReleaseContext(ctx->cl_ctx);
   free(ctx->cache_dir);

@@ -23,6 +23,8 @@ typedef struct oftawq__program_entry {
   cl_program program;
 } oftawq__program_entry;
 
+struct oftawq__tuning; /* tune.c */
+
 struct oftawq_context {
   cl_platform_id platform;
   cl_device_id device;
@@ -38,6 +40,7 @@ struct oftawq_context {
   cl_int last_cl_error;
   oftawq__program_entry *programs;
   oftawq_context_stats stats;
+  struct oftawq__tuning *tuning;    /* tuned parameters of this device (NULL if out of memory) */
 };
 
 /* Records `status` with a printf-style detail on ctx (if any) and returns it. */

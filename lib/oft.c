@@ -10,6 +10,7 @@
 #include "oft.h"
 #include "program.h"
 #include "ref.h"
+#include "tune.h"
 #include "version.h"
 
 /* PEFT 0.18.0 changed the last Neumann term from 2Q^(n-1) to Q^(n-1). */
@@ -33,7 +34,7 @@ struct oftawq_oft {
   cl_mem R;                  /* [weight_rows][b][b] */
   int dirty;                 /* weights changed since R was built */
   uint64_t rebuilds;
-  cl_kernel rotate[2];       /* per dtype, built on first use */
+  oftawq__kernel_list *kernels; /* rotation variants used so far */
 };
 
 void oftawq_oft_config_init(oftawq_oft_config *c)
@@ -240,8 +241,7 @@ void oftawq_oft_destroy(oftawq_oft *oft)
 {
   if (!oft) return;
   if (oft->R) clReleaseMemObject(oft->R);
-  if (oft->rotate[0]) clReleaseKernel(oft->rotate[0]);
-  if (oft->rotate[1]) clReleaseKernel(oft->rotate[1]);
+  oftawq__kernel_list_free(oft->kernels);
   free(oft->weights);
   free(oft->peft_version);
   free(oft);
@@ -433,6 +433,8 @@ oftawq_status oftawq_oft_get_rotation(oftawq_oft *oft, float *R, size_t count)
   return OFTAWQ_OK;
 }
 
+int oftawq__oft_default_rotate_wg(void) { return ROTATE_WG; }
+
 static int rotate_vec(int b) { return b % 4 == 0 ? 4 : b % 2 == 0 ? 2 : 1; }
 
 oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
@@ -441,27 +443,27 @@ oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl
 {
   oftawq_context *ctx = oft->ctx;
   const int b = oft->shape.block_size, vec = rotate_vec(b);
+  const int wg = oftawq__tune_rotate_wg(ctx, b, rows, ROTATE_WG);
   cl_uint d = (cl_uint)oft->shape.in_features, nrows = (cl_uint)rows, share = (cl_uint)oft->config.block_share;
-  size_t g[2], l[2] = {ROTATE_WG, 1};
+  size_t g[2], l[2];
   oftawq_status status;
-  cl_kernel *k = &oft->rotate[dtype == OFTAWQ_F16];
+  cl_kernel k;
   cl_mem R;
   cl_int err;
+  char opts[128];
 
   if ((status = oftawq__oft_rotation_buffer(oft, &R)) < 0) return status;
-  if (!*k) {
-    char opts[128];
-    snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_VEC=%d -DOFT_X_HALF=%d -DOFT_WG=%d", b, vec,
-             dtype == OFTAWQ_F16, ROTATE_WG);
-    if ((status = oftawq__kernel_create(ctx, "oft_rotate", opts, "oft_rotate", k)) < 0) return status;
-  }
-  err = OFTAWQ__ARG(*k, 0, x) | OFTAWQ__ARG(*k, 1, y) | OFTAWQ__ARG(*k, 2, R) | OFTAWQ__ARG(*k, 3, nrows) |
-        OFTAWQ__ARG(*k, 4, d) | OFTAWQ__ARG(*k, 5, share) | OFTAWQ__ARG(*k, 6, row_select) |
-        OFTAWQ__ARG(*k, 7, select);
+  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_VEC=%d -DOFT_X_HALF=%d -DOFT_WG=%d", b, vec, dtype == OFTAWQ_F16,
+           wg);
+  if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_rotate", opts, "oft_rotate", &k)) < 0) return status;
+  err = OFTAWQ__ARG(k, 0, x) | OFTAWQ__ARG(k, 1, y) | OFTAWQ__ARG(k, 2, R) | OFTAWQ__ARG(k, 3, nrows) |
+        OFTAWQ__ARG(k, 4, d) | OFTAWQ__ARG(k, 5, share) | OFTAWQ__ARG(k, 6, row_select) | OFTAWQ__ARG(k, 7, select);
   if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting oft_rotate arguments");
   g[0] = (oft->shape.in_features + (size_t)vec - 1) / (size_t)vec;
   g[1] = rows;
-  return oftawq__enqueue(ctx, *k, "oft_rotate", 2, g, l, n_wait, wait, done);
+  l[0] = (size_t)wg;
+  l[1] = 1;
+  return oftawq__enqueue(ctx, k, "oft_rotate", 2, g, l, n_wait, wait, done);
 }
 
 static oftawq_status rotate_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows, cl_uint n_wait,

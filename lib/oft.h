@@ -15,4 +15,7 @@ oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl
                                          cl_mem row_select, cl_int select, cl_uint n_wait, const cl_event *wait,
                                          cl_event *done);
 
+/* The rotation's work-group size when the device is not tuned. */
+int oftawq__oft_default_rotate_wg(void);
+
 #endif /* OFTAWQ_OFT_H */

@@ -205,6 +205,49 @@ oftawq_status oftawq__kernel_create(oftawq_context *ctx, const char *family, con
   return OFTAWQ_OK;
 }
 
+oftawq_status oftawq__kernel_cached(oftawq_context *ctx, oftawq__kernel_list **list, const char *family,
+                                    const char *options, const char *kernel_name, cl_kernel *out)
+{
+  size_t n = strlen(kernel_name) + strlen(options) + 2;
+  oftawq__kernel_list *e;
+  char *key = malloc(n);
+  oftawq_status status;
+  *out = NULL;
+  if (!key) return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  snprintf(key, n, "%s %s", kernel_name, options);
+  for (e = *list; e; e = e->next)
+    if (!strcmp(e->key, key)) {
+      free(key);
+      *out = e->kernel;
+      return OFTAWQ_OK;
+    }
+  if (!(e = calloc(1, sizeof *e))) {
+    free(key);
+    return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  }
+  if ((status = oftawq__kernel_create(ctx, family, options, kernel_name, &e->kernel)) < 0) {
+    free(key);
+    free(e);
+    return status;
+  }
+  e->key = key;
+  e->next = *list;
+  *list = e;
+  *out = e->kernel;
+  return OFTAWQ_OK;
+}
+
+void oftawq__kernel_list_free(oftawq__kernel_list *list)
+{
+  oftawq__kernel_list *next;
+  for (; list; list = next) {
+    next = list->next;
+    clReleaseKernel(list->kernel);
+    free(list->key);
+    free(list);
+  }
+}
+
 oftawq_status oftawq__enqueue(oftawq_context *ctx, cl_kernel kernel, const char *what, cl_uint dims,
                               const size_t *global, const size_t *local, cl_uint n_wait, const cl_event *wait,
                               cl_event *done)

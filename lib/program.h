@@ -21,6 +21,18 @@ oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name,
 oftawq_status oftawq__kernel_create(oftawq_context *ctx, const char *family, const char *options,
                                     const char *kernel_name, cl_kernel *out);
 
+/* Kernels an object keeps for the options it has used (a layer's variants, say). */
+typedef struct oftawq__kernel_list {
+  struct oftawq__kernel_list *next;
+  char *key;                 /* name + options */
+  cl_kernel kernel;
+} oftawq__kernel_list;
+
+/* The kernel `kernel_name` of `family` built with `options`, created once per list (the list owns it). */
+oftawq_status oftawq__kernel_cached(oftawq_context *ctx, oftawq__kernel_list **list, const char *family,
+                                    const char *options, const char *kernel_name, cl_kernel *out);
+void oftawq__kernel_list_free(oftawq__kernel_list *list);
+
 /* Enqueues a kernel over `dims` dimensions; each global size is rounded up to
  * a multiple of its local size (local may be NULL). `what` names it in errors. */
 oftawq_status oftawq__enqueue(oftawq_context *ctx, cl_kernel kernel, const char *what, cl_uint dims,

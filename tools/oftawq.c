@@ -18,6 +18,7 @@ static const char usage_main[] =
   "  info [--json]      OpenCL platforms, devices and capabilities; the cache folder\n"
   "  forward            run a module of an AWQ model folder, with OFT adapters, on a tensor file\n"
   "  bench              time the layer and its parts against peers on this device\n"
+  "  tune               tune kernel parameters and paths for this device, within a time budget\n"
   "\n"
   "Run 'oftawq COMMAND --help' for the options of a command.\n"
   "environment: OFTAWQ_DEVICE (device selector), OFTAWQ_CACHE_DIR (cache folder),\n"
@@ -73,6 +74,24 @@ static const char usage_forward[] =
   "  --cache-dir DIR       compiled-kernel cache (default: $OFTAWQ_CACHE_DIR, $XDG_CACHE_HOME/oftawq\n"
   "                        or ~/.cache/oftawq)\n"
   "exit status: 0 success, 1 error, 2 usage error\n";
+
+static const char usage_tune[] =
+  "usage: oftawq tune [--shapes KxN[,KxN...]] [--group G] [--block B] [--budget SECONDS]\n"
+  "                   [--device SPEC] [--cache-dir DIR]\n"
+  "\n"
+  "Searches, for each shape and each rows bucket (1, 2-8, 9-64, 65-256, >256), the\n"
+  "fastest correct AWQ path and launch parameters and the OFT rotation's work-group\n"
+  "size, on synthetic layers, and stores them in the cache folder's tuning database,\n"
+  "which every later run on this device uses. Candidates whose output differs from\n"
+  "the reference are rejected.\n"
+  "\n"
+  "  --shapes LIST     K x N pairs (default 2048x2048)\n"
+  "  --group G         AWQ group size (default 128)\n"
+  "  --block B         OFT block size (default 32)\n"
+  "  --budget SECONDS  total time (default 60), shared by the shapes\n"
+  "  --device SPEC     cpu, gpu, P:D or a device-name substring (default: $OFTAWQ_DEVICE)\n"
+  "  --cache-dir DIR   where the database lives (default: $OFTAWQ_CACHE_DIR, $XDG_CACHE_HOME/oftawq\n"
+  "                    or ~/.cache/oftawq)\n";
 
 static int fail(const char *fmt, const char *arg)
 {
@@ -153,9 +172,26 @@ static void print_device_json(const oftawq_device_info *d)
          d->unified_memory ? "true" : "false");
 }
 
+static void print_tuned(void *user, const char *device, const char *entry)
+{
+  (void)user;
+  printf("  tuned  %s  [%s]\n", entry, device);
+}
+
+static void print_tuned_json(void *user, const char *device, const char *entry)
+{
+  int *first = user;
+  printf("%s{\"device\": ", *first ? "" : ", ");
+  json_string(stdout, device);
+  printf(", \"entry\": ");
+  json_string(stdout, entry);
+  printf("}");
+  *first = 0;
+}
+
 static int cmd_info(int argc, char **argv)
 {
-  int json = 0, i;
+  int json = 0, i, first = 1;
   const char *cache_dir = NULL;
   char default_dir[4096];
   oftawq_device_info devices[MAX_DEVICES];
@@ -196,14 +232,18 @@ static int cmd_info(int argc, char **argv)
       json_string(stdout, cache_dir);
     else
       printf("null");
-    printf(", \"program_binaries\": %llu, \"program_bytes\": %llu}\n}\n",
+    printf(", \"program_binaries\": %llu, \"program_bytes\": %llu, \"tuned\": [",
            (unsigned long long)summary.program_entries, (unsigned long long)summary.program_bytes);
+    if (cache_dir) oftawq_cache_tuning(cache_dir, print_tuned_json, &first);
+    printf("]}\n}\n");
   } else {
     printf("oftawq %s\n", oftawq_version_string());
     if (count == 0) printf("no OpenCL device found (%s)\n", oftawq_status_message(status));
     for (k = 0; k < count; k++) print_device_text(&devices[k]);
-    printf("cache folder %s: %llu program binaries, %llu bytes\n", cache_dir ? cache_dir : "(none)",
-           (unsigned long long)summary.program_entries, (unsigned long long)summary.program_bytes);
+    printf("cache folder %s: %llu program binaries, %llu bytes, %llu tuned entries\n",
+           cache_dir ? cache_dir : "(none)", (unsigned long long)summary.program_entries,
+           (unsigned long long)summary.program_bytes, (unsigned long long)summary.tuning_entries);
+    if (cache_dir) oftawq_cache_tuning(cache_dir, print_tuned, NULL);
   }
   return EXIT_SUCCESS;
 }
@@ -446,6 +486,94 @@ static int cmd_bench(int argc, char **argv)
   return rc;
 }
 
+static void tune_progress(void *user, double fraction, const char *what)
+{
+  int width = 30, done = (int)(fraction * width + 0.5), i;
+  if (!*(int *)user) return;
+  if (done > width) done = width;
+  fputs("\r\033[K  [", stderr);
+  for (i = 0; i < width; i++) fputc(i < done ? '#' : '.', stderr);
+  fprintf(stderr, "] %3.0f%% %s", fraction > 1 ? 100.0 : 100.0 * fraction, what);
+  if (fraction >= 1) fputs("\r\033[K", stderr);
+}
+
+static int cmd_tune(int argc, char **argv)
+{
+  int K[MAX_POINTS], N[MAX_POINTS], nshapes = 1, group = 128, block = 32, i, s, tty = isatty(fileno(stderr));
+  double budget = 60;
+  const char *device = NULL, *cache_dir = NULL;
+  char default_cache[4096];
+  oftawq_context_options opt;
+  oftawq_context *ctx = NULL;
+  int rc = EXIT_SUCCESS;
+  size_t k;
+
+  K[0] = N[0] = 2048;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    char *end;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage_tune, stdout);
+      return EXIT_SUCCESS;
+    }
+    if (!v) return usage_error(usage_tune, "tune: '%s' needs a value (or is unknown)", a);
+    if (!strcmp(a, "--shapes")) {
+      if ((nshapes = parse_list(v, K, N, MAX_POINTS, 1)) < 1)
+        return usage_error(usage_tune, "tune: --shapes wants KxN[,KxN...], got '%s'", v);
+    } else if (!strcmp(a, "--group")) {
+      if (!parse_int(v, &group)) return usage_error(usage_tune, "tune: --group wants a positive integer, got '%s'", v);
+    } else if (!strcmp(a, "--block")) {
+      if (!parse_int(v, &block)) return usage_error(usage_tune, "tune: --block wants a positive integer, got '%s'", v);
+    } else if (!strcmp(a, "--budget")) {
+      budget = strtod(v, &end);
+      if (end == v || *end || !(budget > 0) || budget > 1e6)
+        return usage_error(usage_tune, "tune: --budget wants seconds > 0, got '%s'", v);
+    } else if (!strcmp(a, "--device")) {
+      device = v;
+    } else if (!strcmp(a, "--cache-dir")) {
+      cache_dir = v;
+    } else {
+      return usage_error(usage_tune, "tune: unknown option '%s'", a);
+    }
+    i++;
+  }
+  for (s = 0; s < nshapes; s++)
+    if (N[s] % 8 || K[s] % group)
+      return usage_error(usage_tune, "tune: each K must be a multiple of --group and each N of 8%s", "");
+  if (!cache_dir && oftawq_cache_dir_default(default_cache, sizeof default_cache) == OFTAWQ_OK) cache_dir = default_cache;
+  oftawq_context_options_init(&opt);
+  opt.device = device;
+  opt.cache_dir = cache_dir;
+  opt.log = log_to_stderr;
+  if (oftawq_context_create(&opt, &ctx) != OFTAWQ_OK) return EXIT_FAILURE;
+  for (s = 0; s < nshapes && rc == EXIT_SUCCESS; s++) {
+    oftawq_tune_options to;
+    oftawq_tune_report r;
+    oftawq_tune_options_init(&to);
+    to.budget_s = budget / nshapes;
+    to.progress = tune_progress;
+    to.user = &tty;
+    oftawq_tune_report_init(&r);
+    if (oftawq_tune_shape(ctx, K[s], N[s], group, block, &to, &r) != OFTAWQ_OK) {
+      fail("tune: %s", oftawq_context_last_error(ctx));
+      rc = EXIT_FAILURE;
+      break;
+    }
+    printf("%dx%d: %u candidates timed, %u rejected, %u classes tuned in %.1f s\n", K[s], N[s], r.candidates_timed,
+           r.candidates_rejected, r.classes_tuned, r.elapsed_s);
+  }
+  if (rc == EXIT_SUCCESS) {
+    printf("tuning database (%s):\n", oftawq_context_cache_dir(ctx) ? oftawq_context_cache_dir(ctx) : "memory only");
+    for (k = 0; k < oftawq_tune_count(ctx); k++) {
+      char line[512];
+      oftawq_tune_entry(ctx, k, line, sizeof line);
+      printf("  %s\n", line);
+    }
+  }
+  oftawq_context_destroy(ctx);
+  return rc;
+}
+
 #define MAX_ADAPTERS 16
 
 /* Splits "DIR:NAME" (NAME without '/') into its parts; dir is a copy the caller frees. */
@@ -627,5 +755,6 @@ int main(int argc, char **argv)
   if (!strcmp(argv[1], "info")) return cmd_info(argc - 1, argv + 1);
   if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
   if (!strcmp(argv[1], "forward")) return cmd_forward(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "tune")) return cmd_tune(argc - 1, argv + 1);
   return usage_error(usage_main, "unknown command '%s'", argv[1]);
 }
