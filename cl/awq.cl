@@ -15,6 +15,7 @@
  *   AWQ_ROWS      GEMM: rows per work-item; work-group (AWQ_COLS, AWQ_RGROUPS)
  *   AWQ_RGROUPS   GEMM: row groups per work-group
  *   AWQ_TEST_WRONG tests only: perturbs the output (the autotuner must reject such a candidate)
+ *   AWQ_FUSE_OFT  GEMV: rotate the input by the OFT R (block OFT_BLOCK) while loading it; needs AWQ_K = K
  */
 #ifndef AWQ_G
 #error "AWQ_G must be defined"
@@ -39,6 +40,9 @@
 #endif
 #ifndef AWQ_ROWS
 #define AWQ_ROWS 4
+#endif
+#ifndef AWQ_FUSE_OFT
+#define AWQ_FUSE_OFT 0
 #endif
 #ifndef AWQ_TEST_WRONG
 #define AWQ_TEST_WRONG 0
@@ -92,12 +96,32 @@ inline void store_y(__global X_TYPE *y, size_t i, float acc, __global const half
  * global = (N/8 rounded up to AWQ_COLS, AWQ_SPLIT, ceil(rows / AWQ_GEMV_ROWS)), local = (AWQ_COLS, AWQ_SPLIT, 1). */
 __kernel __attribute__((reqd_work_group_size(AWQ_COLS, AWQ_SPLIT, 1)))
 void awq_gemv(__global const X_TYPE *x, __global X_TYPE *y, __global const uint *qweight, __global const uint *qzeros,
-              __global const half *scales, __global const half *bias, uint K, uint N, uint rows)
+              __global const half *scales, __global const half *bias, uint K, uint N, uint rows,
+              __global const float *R, uint share)
 {
   __local float partial[AWQ_SPLIT][AWQ_COLS][AWQ_GEMV_ROWS * 8];
   const uint j = (uint)get_global_id(0), lc = (uint)get_local_id(0), ls = (uint)get_local_id(1);
   const uint row0 = (uint)get_global_id(2) * AWQ_GEMV_ROWS, W = N / 8;
   float acc[AWQ_GEMV_ROWS][8];
+#if AWQ_FUSE_OFT
+  /* The OFT rotation fused into the activation load: the work-group rotates its rows into local
+   * memory (x . BD(R), fp32, then rounded as the layer rounds), saving a launch and a round trip. */
+  __local float xl[AWQ_GEMV_ROWS * AWQ_K];
+  for (uint i = ls * AWQ_COLS + lc; i < AWQ_GEMV_ROWS * AWQ_K; i += AWQ_COLS * AWQ_SPLIT) {
+    const uint r = i / AWQ_K, col = i - r * AWQ_K, blk = col / OFT_BLOCK, c = col - blk * OFT_BLOCK;
+    float v = 0.0f;
+    if (row0 + r < rows) {
+      __global const X_TYPE *xb = x + (size_t)(row0 + r) * K + (size_t)blk * OFT_BLOCK;
+      __global const float *Rb = R + (share ? (size_t)0 : (size_t)blk * OFT_BLOCK * OFT_BLOCK) + c;
+      for (uint k = 0; k < OFT_BLOCK; k++) v = fma(LOAD_X(xb, k), Rb[(size_t)k * OFT_BLOCK], v);
+    }
+    xl[i] = round_half(v);
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+#define GEMV_X(r, k) xl[(r) * AWQ_K + (k)]
+#else
+#define GEMV_X(r, k) load_x(x, (size_t)(row0 + (r)) * K + (k))
+#endif
   for (uint r = 0; r < AWQ_GEMV_ROWS; r++)
     for (uint c = 0; c < 8; c++) acc[r][c] = 0.0f;
   if (j < W) {
@@ -114,7 +138,7 @@ void awq_gemv(__global const X_TYPE *x, __global X_TYPE *y, __global const uint 
         float q[8];
         for (uint c = 0; c < 8; c++) q[c] = (float)((w >> AWQ_SHIFT(c)) & 0xfu);
         for (uint r = 0; r < AWQ_GEMV_ROWS; r++) {
-          const float xv = (row0 + r < rows) ? load_x(x, (size_t)(row0 + r) * K + k) : 0.0f;
+          const float xv = (row0 + r < rows) ? GEMV_X(r, k) : 0.0f;
           sx[r] += xv;
           for (uint c = 0; c < 8; c++) dot[r][c] = fma(xv, q[c], dot[r][c]);
         }

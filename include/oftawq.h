@@ -574,7 +574,9 @@ typedef struct oftawq_bench_options {
   int runs;                      /* timed runs (default 5); median and min are reported */
   int warmup;                    /* untimed runs first (default 2) */
   uint64_t seed;                 /* synthetic data (default 1) */
-  int paths;                     /* non-zero: also time each AWQ path forced (awq_gemv, awq_gemm, awq_dense) */
+  int paths;                     /* non-zero: also time each AWQ path forced (awq_gemv, awq_gemm, awq_dense)
+                                  * and the layer with the rotation fused or separate (oft_awq_fused,
+                                  * oft_awq_separate; fusion applies to the GEMV path) */
 } oftawq_bench_options;
 
 OFTAWQ_API void oftawq_bench_options_init(oftawq_bench_options *options);
@@ -585,7 +587,7 @@ typedef struct oftawq_bench_result {
   size_t size;                   /* sizeof(oftawq_bench_result), set by the library */
   char impl[OFTAWQ_BENCH_IMPL_NAME]; /* copy, awq, oft_awq, oft_awq_recompute, rotate, cayley_neumann,
                                       * cayley_exact, clblast_f32, clblast_f16; with `paths`: awq_gemv,
-                                      * awq_gemm, awq_dense */
+                                      * awq_gemm, awq_dense, oft_awq_fused, oft_awq_separate */
   int K, N, M, G, block_size;
   int runs;
   double median_s, min_s;        /* host clock from the first enqueue to clFinish, per call */

@@ -167,15 +167,18 @@ oftawq_awq_path oftawq_awq_path_for(const oftawq_awq *awq, size_t rows)
 }
 
 /* The kernel `which` built for a plan (and dtype), from the layer's small cache. */
-static oftawq_status kernel(oftawq_awq *awq, oftawq_dtype dtype, int which, const oftawq__awq_plan *p, cl_kernel *out)
+static oftawq_status kernel(oftawq_awq *awq, oftawq_dtype dtype, int which, const oftawq__awq_plan *p,
+                            const oftawq__fused_oft *fused, cl_kernel *out)
 {
   static const char *const names[K_COUNT] = {"awq_gemv", "awq_gemm", "awq_round_x", "awq_finish"};
-  char opts[256];
+  char opts[320], fuse[64] = "";
+  if (fused && fused->R)
+    snprintf(fuse, sizeof fuse, " -DAWQ_FUSE_OFT=1 -DOFT_BLOCK=%d -DAWQ_K=%d", fused->block_size, awq->K);
   snprintf(opts, sizeof opts,
            "-DAWQ_G=%d -DAWQ_CHUNK=%d -DAWQ_X_HALF=%d -DAWQ_HAS_BIAS=%d -DAWQ_SPLIT=%d -DAWQ_COLS=%d -DAWQ_ROWS=%d "
-           "-DAWQ_RGROUPS=%d -DAWQ_GEMV_ROWS=%d%s",
+           "-DAWQ_RGROUPS=%d -DAWQ_GEMV_ROWS=%d%s%s",
            awq->G, awq->chunk, dtype == OFTAWQ_F16, awq->has_bias, p->split, which == K_GEMV ? p->cols : p->gcols,
-           p->grows, p->grgroups, p->rpi, p->test_wrong ? " -DAWQ_TEST_WRONG=1" : "");
+           p->grows, p->grgroups, p->rpi, p->test_wrong ? " -DAWQ_TEST_WRONG=1" : "", fuse);
   return oftawq__kernel_cached(awq->ctx, &awq->kernels, "awq", opts, names[which], out);
 }
 
@@ -225,7 +228,7 @@ static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x
   if ((status = oftawq__scratch(ctx, &awq->scratch_x, &awq->scratch_x_bytes, rows * awq->K * sizeof(float))) < 0 ||
       (status = oftawq__scratch(ctx, &awq->scratch_y, &awq->scratch_y_bytes, rows * awq->N * sizeof(float))) < 0)
     return status;
-  if ((status = kernel(awq, dtype, K_ROUND, p, &k)) < 0) return status;
+  if ((status = kernel(awq, dtype, K_ROUND, p, NULL, &k)) < 0) return status;
   n = (cl_uint)(rows * awq->K);
   err = OFTAWQ__ARG(k, 0, x) | OFTAWQ__ARG(k, 1, awq->scratch_x) | OFTAWQ__ARG(k, 2, n);
   if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting awq_round_x arguments");
@@ -235,7 +238,7 @@ static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x
                     awq->scratch_x, 0, (size_t)K, awq->dense, 0, (size_t)N, 0.0f, awq->scratch_y, 0, (size_t)N,
                     &ctx->queue, NULL);
   if (cb != CLBlastSuccess) return oftawq__fail(ctx, OFTAWQ_E_OPENCL, "CLBlastSgemm failed with status %d", (int)cb);
-  if ((status = kernel(awq, dtype, K_FINISH, p, &k)) < 0) return status;
+  if ((status = kernel(awq, dtype, K_FINISH, p, NULL, &k)) < 0) return status;
   err = OFTAWQ__ARG(k, 0, awq->scratch_y) | OFTAWQ__ARG(k, 1, y) | OFTAWQ__ARG(k, 2, awq->bias) |
         OFTAWQ__ARG(k, 3, N) | OFTAWQ__ARG(k, 4, nrows);
   if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting awq_finish arguments");
@@ -245,9 +248,19 @@ static oftawq_status dense_forward(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x
 }
 #endif
 
-oftawq_status oftawq__awq_enqueue_plan(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
-                                       const oftawq__awq_plan *p, cl_uint n_wait, const cl_event *wait, cl_event *done)
+int oftawq__awq_can_fuse(const oftawq_awq *awq, const oftawq__awq_plan *p, size_t rows)
 {
+  (void)rows; /* each row group of the GEMV rotates its own rows */
+  return p->path == OFTAWQ_AWQ_GEMV &&
+         (size_t)p->rpi * (size_t)awq->K * 4 + (size_t)p->split * p->cols * p->rpi * 32 <= awq->ctx->info.local_mem_size / 2;
+}
+
+oftawq_status oftawq__awq_enqueue_plan(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                       const oftawq__awq_plan *p, const oftawq__fused_oft *fused, cl_uint n_wait,
+                                       const cl_event *wait, cl_event *done)
+{
+  cl_mem R = fused ? fused->R : NULL;
+  cl_uint share = R ? (cl_uint)fused->share : 0;
   oftawq_context *ctx = awq->ctx;
   oftawq_status status;
   cl_kernel k;
@@ -259,9 +272,11 @@ oftawq_status oftawq__awq_enqueue_plan(oftawq_awq *awq, oftawq_dtype dtype, cl_m
   if (p->path == OFTAWQ_AWQ_DENSE) return dense_forward(awq, dtype, x, y, rows, p, n_wait, wait, done);
 #endif
   if (p->path == OFTAWQ_AWQ_GEMV) {
-    if ((status = kernel(awq, dtype, K_GEMV, p, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0)
+    if ((status = kernel(awq, dtype, K_GEMV, p, fused, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0)
       return status;
-    if (OFTAWQ__ARG(k, 8, nrows) != CL_SUCCESS) return oftawq__fail(ctx, OFTAWQ_E_OPENCL, "setting awq_gemv rows");
+    if ((OFTAWQ__ARG(k, 8, nrows) | OFTAWQ__ARG(k, 9, R) | OFTAWQ__ARG(k, 10, share)) !=
+        CL_SUCCESS)
+      return oftawq__fail(ctx, OFTAWQ_E_OPENCL, "setting awq_gemv arguments");
     g[0] = W;
     g[1] = (size_t)p->split;
     g[2] = (rows + (size_t)p->rpi - 1) / (size_t)p->rpi;
@@ -270,7 +285,7 @@ oftawq_status oftawq__awq_enqueue_plan(oftawq_awq *awq, oftawq_dtype dtype, cl_m
     l[2] = 1;
     return oftawq__enqueue(ctx, k, "awq_gemv", 3, g, l, n_wait, wait, done);
   }
-  if ((status = kernel(awq, dtype, K_GEMM, p, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0) return status;
+  if ((status = kernel(awq, dtype, K_GEMM, p, NULL, &k)) < 0 || (status = set_common_args(awq, k, x, y)) < 0) return status;
   if (OFTAWQ__ARG(k, 8, nrows) != CL_SUCCESS) return oftawq__fail(ctx, OFTAWQ_E_OPENCL, "setting awq_gemm rows");
   g[0] = W;
   g[1] = (rows + (size_t)p->grows - 1) / (size_t)p->grows;
@@ -284,7 +299,7 @@ oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x,
 {
   oftawq__awq_plan p;
   oftawq__awq_plan_for(awq, rows, &p);
-  return oftawq__awq_enqueue_plan(awq, dtype, x, y, rows, &p, n_wait, wait, done);
+  return oftawq__awq_enqueue_plan(awq, dtype, x, y, rows, &p, NULL, n_wait, wait, done);
 }
 
 static oftawq_status forward_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows, cl_uint n_wait,

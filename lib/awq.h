@@ -9,6 +9,7 @@ typedef struct oftawq__awq_plan {
   oftawq_awq_path path;
   int split, cols, rpi;            /* GEMV: split-K, word columns per group, rows per work-item */
   int gcols, grows, grgroups;      /* GEMM: word columns per group, rows per work-item, row groups */
+  int fuse;                        /* GEMV: apply a single adapter's rotation inside the kernel */
   int tuned;                       /* 1: from the tuning database */
   int test_wrong;                  /* tests only: a variant whose output is deliberately off */
 } oftawq__awq_plan;
@@ -17,10 +18,20 @@ typedef struct oftawq__awq_plan {
 void oftawq__awq_default_plan(const oftawq_context *ctx, size_t rows, oftawq__awq_plan *plan);
 /* The plan a call with `rows` rows uses: tuned if the database has it, else the default; a forced path wins. */
 void oftawq__awq_plan_for(const oftawq_awq *awq, size_t rows, oftawq__awq_plan *plan);
-/* Enqueues the base layer with an explicit plan (the tuner's candidates). */
+/* The rotation a fused GEMV applies while loading x (R = NULL: none). */
+typedef struct oftawq__fused_oft {
+  cl_mem R;
+  int block_size, share;
+} oftawq__fused_oft;
+
+/* Whether a plan can fuse a rotation of block size b for `rows` rows on this layer (local memory, path). */
+int oftawq__awq_can_fuse(const oftawq_awq *awq, const oftawq__awq_plan *plan, size_t rows);
+
+/* Enqueues the base layer with an explicit plan (the tuner's candidates); with `fused` (may be NULL)
+ * the GEMV rotates x by fused->R first. */
 oftawq_status oftawq__awq_enqueue_plan(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
-                                       const oftawq__awq_plan *plan, cl_uint n_wait, const cl_event *wait,
-                                       cl_event *done);
+                                       const oftawq__awq_plan *plan, const oftawq__fused_oft *fused, cl_uint n_wait,
+                                       const cl_event *wait, cl_event *done);
 
 /* Enqueues y = x . W + bias (rows x K in, rows x N out) on the path for `rows`. */
 oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,

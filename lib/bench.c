@@ -13,6 +13,7 @@
 
 #include "awq.h"
 #include "oft.h"
+#include "layer.h"
 #include "ref.h"
 #include "synthetic.h"
 
@@ -115,6 +116,19 @@ static oftawq_status run_path(bench *b, oftawq_awq_path path)
 static oftawq_status run_gemv(bench *b) { return run_path(b, OFTAWQ_AWQ_GEMV); }
 static oftawq_status run_gemm(bench *b) { return run_path(b, OFTAWQ_AWQ_GEMM); }
 static oftawq_status run_dense(bench *b) { return run_path(b, OFTAWQ_AWQ_DENSE); }
+
+/* The layer with the rotation fused into the GEMV, or kept separate (then back to as tuned). */
+static oftawq_status run_fusion(bench *b, int mode)
+{
+  oftawq_status status;
+  oftawq__layer_set_fusion(b->s.layer, mode);
+  status = oftawq_layer_forward_cl(b->s.layer, OFTAWQ_F32, b->s.dx, b->s.dy, (size_t)b->o.M, 0, NULL, NULL);
+  oftawq__layer_set_fusion(b->s.layer, -1);
+  return status;
+}
+
+static oftawq_status run_fused(bench *b) { return run_fusion(b, 1); }
+static oftawq_status run_separate(bench *b) { return run_fusion(b, 0); }
 
 static oftawq_status run_oft_awq(bench *b)
 {
@@ -377,7 +391,7 @@ static void workload(const bench *b, const char *name, double *bytes, double *fl
   *bytes = *flops = 0;
   if (!strcmp(name, "copy")) *bytes = 2 * (K * N / 2);
   else if (!strncmp(name, "awq", 3)) *bytes = packed + act, *flops = 2 * M * K * N;
-  else if (!strcmp(name, "oft_awq")) *bytes = packed + act + rot_bytes, *flops = 2 * M * K * N + rot_flops;
+  else if (!strncmp(name, "oft_awq", 7) && strcmp(name, "oft_awq_recompute")) *bytes = packed + act + rot_bytes, *flops = 2 * M * K * N + rot_flops;
   else if (!strcmp(name, "oft_awq_recompute"))
     *bytes = packed + act + rot_bytes + w_bytes, *flops = 2 * M * K * N + rot_flops + neumann;
   else if (!strcmp(name, "rotate")) *bytes = rot_bytes, *flops = rot_flops;
@@ -391,7 +405,7 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
                                  oftawq_bench_result *results, size_t capacity, size_t *count,
                                  void (*progress)(void *user, const char *impl), void *user)
 {
-  impl impls[12];
+  impl impls[14];
   size_t n_impl = 0, i;
   bench b;
   oftawq_status status;
@@ -414,6 +428,10 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
     impls[n_impl++] = (impl){"awq_dense", run_dense, check_awq};
   }
   impls[n_impl++] = (impl){"oft_awq", run_oft_awq, check_oft_awq};
+  if (b.o.paths) {
+    impls[n_impl++] = (impl){"oft_awq_fused", run_fused, check_oft_awq};
+    impls[n_impl++] = (impl){"oft_awq_separate", run_separate, check_oft_awq};
+  }
   impls[n_impl++] = (impl){"oft_awq_recompute", run_recompute, check_oft_awq};
   impls[n_impl++] = (impl){"rotate", run_rotate, check_rotate};
   impls[n_impl++] = (impl){"cayley_neumann", run_neumann, check_neumann};

@@ -8,6 +8,7 @@
 
 #include "awq.h"
 #include "buffer.h"
+#include "layer.h"
 #include "oft.h"
 
 typedef struct adapter {
@@ -27,6 +28,7 @@ struct oftawq_layer {
   size_t tmp_bytes[2];
   cl_mem select;             /* per-row adapter index of a mixed batch */
   size_t select_bytes;
+  int fusion;                /* -1 as tuned, 0 never, 1 whenever possible */
 };
 
 oftawq_status oftawq_layer_create(oftawq_context *ctx, const oftawq_awq_tensors *base, oftawq_layer **out)
@@ -39,6 +41,7 @@ oftawq_status oftawq_layer_create(oftawq_context *ctx, const oftawq_awq_tensors 
   if (!(layer = calloc(1, sizeof *layer))) return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
   layer->ctx = ctx;
   layer->enabled = 1;
+  layer->fusion = -1;
   if ((status = oftawq_awq_create(ctx, base, &layer->base)) < 0) {
     free(layer);
     return status;
@@ -204,6 +207,44 @@ static void drop(cl_event *ev)
   *ev = NULL;
 }
 
+void oftawq__layer_set_fusion(oftawq_layer *layer, int mode) { layer->fusion = mode < 0 ? -1 : mode != 0; }
+
+/* The only active adapter that exists, or NULL when there are none or several. */
+static adapter *single_active(oftawq_layer *layer)
+{
+  adapter *one = NULL, *a;
+  size_t i;
+  for (i = 0; layer->enabled && i < layer->n_active; i++) {
+    if (!(a = find(layer, layer->active[i]))) continue;
+    if (one) return NULL;
+    one = a;
+  }
+  return one;
+}
+
+/* One launch for a single adapter at small M, where the plan (tuned) or the test switch asks for it. */
+static int forward_fused(oftawq_layer *layer, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows, cl_uint n_wait,
+                         const cl_event *wait, cl_event *done, oftawq_status *status)
+{
+  adapter *a = single_active(layer);
+  oftawq__awq_plan p;
+  oftawq__fused_oft f;
+  oftawq_oft_shape s;
+  oftawq_oft_config c;
+  if (!a || layer->fusion == 0) return 0;
+  oftawq__awq_plan_for(layer->base, rows, &p);
+  if (!(layer->fusion == 1 || p.fuse) || !oftawq__awq_can_fuse(layer->base, &p, rows)) return 0;
+  oftawq_oft_shape_init(&s);
+  oftawq_oft_config_init(&c);
+  oftawq_oft_get_shape(a->oft, &s);
+  oftawq_oft_get_config(a->oft, &c);
+  if ((*status = oftawq__oft_rotation_buffer(a->oft, &f.R)) < 0) return 1;
+  f.block_size = s.block_size;
+  f.share = c.block_share;
+  *status = oftawq__awq_enqueue_plan(layer->base, dtype, x, y, rows, &p, &f, n_wait, wait, done);
+  return 1;
+}
+
 static oftawq_status forward_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows, cl_uint n_wait,
                                 const cl_event *wait, cl_event *done)
 {
@@ -215,6 +256,7 @@ static oftawq_status forward_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem 
 
   if ((status = oftawq__rows_bytes(layer->ctx, dtype, rows, (size_t)oftawq__awq_in_features(layer->base), &bytes)) < 0)
     return status;
+  if (forward_fused(layer, dtype, x, y, rows, n_wait, wait, done, &status)) return status;
   for (i = 0; layer->enabled && i < layer->n_active; i++) {
     adapter *a = find(layer, layer->active[i]);
     cl_mem *dst = &layer->tmp[used % 2];

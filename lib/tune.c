@@ -60,8 +60,8 @@ static void rotate_key(char *buf, size_t cap, int b, size_t rows)
 
 static void plan_text(const oftawq__awq_plan *p, char *buf, size_t cap)
 {
-  snprintf(buf, cap, "path=%s split=%d cols=%d rpi=%d gcols=%d grows=%d grgroups=%d", path_names[p->path], p->split,
-           p->cols, p->rpi, p->gcols, p->grows, p->grgroups);
+  snprintf(buf, cap, "path=%s split=%d cols=%d rpi=%d gcols=%d grows=%d grgroups=%d fuse=%d", path_names[p->path],
+           p->split, p->cols, p->rpi, p->gcols, p->grows, p->grgroups, p->fuse);
 }
 
 static int plan_parse(const char *text, oftawq__awq_plan *p)
@@ -69,8 +69,8 @@ static int plan_parse(const char *text, oftawq__awq_plan *p)
   char path[16];
   oftawq__awq_plan q = *p;
   int i;
-  if (sscanf(text, "path=%15s split=%d cols=%d rpi=%d gcols=%d grows=%d grgroups=%d", path, &q.split, &q.cols, &q.rpi,
-             &q.gcols, &q.grows, &q.grgroups) != 7)
+  if (sscanf(text, "path=%15s split=%d cols=%d rpi=%d gcols=%d grows=%d grgroups=%d fuse=%d", path, &q.split, &q.cols,
+             &q.rpi, &q.gcols, &q.grows, &q.grgroups, &q.fuse) != 8)
     return 0;
   for (i = 1; i < 4; i++)
     if (!strcmp(path, path_names[i])) q.path = (oftawq_awq_path)i;
@@ -318,32 +318,87 @@ static int cmp_double(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* Runs a candidate once, checks it, then times it. Returns the median (s) or a negative number if rejected. */
-static double try_awq(tuner *t, oftawq__synthetic *s, const oftawq__awq_plan *p)
+/* What one candidate runs: the base layer on a plan, the rotation, or the layer (rotation + base, or fused). */
+typedef enum job_kind { JOB_BASE, JOB_ROTATE, JOB_LAYER, JOB_FUSED } job_kind;
+
+typedef struct job {
+  job_kind kind;
+  oftawq__synthetic *s;
+  const oftawq__awq_plan *plan;
+} job;
+
+static oftawq_oft *synthetic_adapter(const oftawq__synthetic *s)
 {
+  return oftawq_layer_adapter(s->layer, OFTAWQ__SYNTHETIC_ADAPTER);
+}
+
+static oftawq_status run_job(const job *j)
+{
+  oftawq__synthetic *s = j->s;
   oftawq_awq *base = oftawq_layer_base(s->layer);
-  float *got = malloc(OFTAWQ__CHECKED_ROWS * (size_t)s->N * 4);
+  oftawq_oft *oft = synthetic_adapter(s);
+  oftawq_status status = OFTAWQ_OK;
+  oftawq__fused_oft f;
+  switch (j->kind) {
+  case JOB_BASE:
+    return oftawq__awq_enqueue_plan(base, OFTAWQ_F32, s->dx, s->dy, (size_t)s->M, j->plan, NULL, 0, NULL, NULL);
+  case JOB_ROTATE:
+    return oftawq__oft_enqueue_rotate(oft, OFTAWQ_F32, s->dx, s->dxr, (size_t)s->M, NULL, 0, 0, NULL, NULL);
+  case JOB_LAYER:
+    if ((status = oftawq__oft_enqueue_rotate(oft, OFTAWQ_F32, s->dx, s->dxr, (size_t)s->M, NULL, 0, 0, NULL, NULL)) < 0)
+      return status;
+    return oftawq__awq_enqueue_plan(base, OFTAWQ_F32, s->dxr, s->dy, (size_t)s->M, j->plan, NULL, 0, NULL, NULL);
+  case JOB_FUSED:
+    if ((status = oftawq__oft_rotation_buffer(oft, &f.R)) < 0) return status;
+    f.block_size = s->block_size;
+    f.share = 0;
+    return oftawq__awq_enqueue_plan(base, OFTAWQ_F32, s->dx, s->dy, (size_t)s->M, j->plan, &f, 0, NULL, NULL);
+  }
+  return OFTAWQ_E_INTERNAL;
+}
+
+/* The job's output (rows 0 and M-1) against the reference. */
+static oftawq_status check_job(const job *j)
+{
+  oftawq__synthetic *s = j->s;
+  size_t cols = (size_t)(j->kind == JOB_ROTATE ? s->K : s->N);
+  float *got = malloc(OFTAWQ__CHECKED_ROWS * cols * 4), *want = NULL;
+  oftawq_status status;
+  if (!got) return OFTAWQ_E_OUT_OF_MEMORY;
+  if ((status = oftawq__synthetic_read_rows(s, j->kind == JOB_ROTATE ? s->dxr : s->dy, cols, got)) == OFTAWQ_OK) {
+    if (j->kind == JOB_BASE)
+      status = oftawq__synthetic_check_output(s, "candidate", NULL, 1, got);
+    else if (j->kind != JOB_ROTATE)
+      status = oftawq__synthetic_check_output(s, "candidate", synthetic_adapter(s), 1, got);
+    else if (!(want = malloc(OFTAWQ__CHECKED_ROWS * cols * 4)))
+      status = OFTAWQ_E_OUT_OF_MEMORY;
+    else if ((status = oftawq__synthetic_reference_input(s, synthetic_adapter(s), want)) == OFTAWQ_OK)
+      status = oftawq__synthetic_compare(s->ctx, "candidate", got, want, OFTAWQ__CHECKED_ROWS * cols);
+  }
+  free(got);
+  free(want);
+  return status;
+}
+
+/* Runs a candidate once and checks it, then times it. Returns the median (s), or -1 if it was rejected. */
+static double try_job(tuner *t, const job *j)
+{
   double t0 = oftawq__now(), times[16], median = -1;
   int i, runs = t->o.runs < 16 ? t->o.runs : 16;
-  if (!got) return -1;
-  if (oftawq__awq_enqueue_plan(base, OFTAWQ_F32, s->dx, s->dy, (size_t)s->M, p, 0, NULL, NULL) < 0 ||
-      clFinish(t->ctx->queue) != CL_SUCCESS || oftawq__synthetic_read_rows(s, s->dy, (size_t)s->N, got) < 0 ||
-      oftawq__synthetic_check_output(s, "candidate", NULL, 1, got) < 0)
-    goto done;
+  if (run_job(j) < 0 || clFinish(t->ctx->queue) != CL_SUCCESS || check_job(j) < 0) goto done;
   for (i = 0; i < runs; i++) {
     double r0 = oftawq__now();
-    if (oftawq__awq_enqueue_plan(base, OFTAWQ_F32, s->dx, s->dy, (size_t)s->M, p, 0, NULL, NULL) < 0 ||
-        clFinish(t->ctx->queue) != CL_SUCCESS)
-      goto done;
+    if (run_job(j) < 0 || clFinish(t->ctx->queue) != CL_SUCCESS) goto done;
     times[i] = oftawq__now() - r0;
   }
   qsort(times, (size_t)runs, sizeof *times, cmp_double);
   median = times[runs / 2];
 done:
-  free(got);
   t->last = oftawq__now() - t0;
-  if (median < 0) t->r.candidates_rejected++;
-  else t->r.candidates_timed++;
+  if (median < 0)
+    t->r.candidates_rejected++;
+  else
+    t->r.candidates_timed++;
   return median;
 }
 
@@ -413,7 +468,12 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, int bucket, double
   n = awq_candidates(t, s->M, s->G < 64 ? s->G : 64, cand);
   best = cand[0];
   for (i = 0; i < n && (i == 0 || (time_left(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline))); i++) {
-    double d = try_awq(t, s, &cand[i]);
+    job j;
+    double d;
+    j.kind = JOB_BASE;
+    j.s = s;
+    j.plan = &cand[i];
+    d = try_job(t, &j);
     if (d < 0) continue;
     if (cand[i].test_wrong) d = 0; /* were it accepted, it would win */
     timed++;
@@ -423,6 +483,18 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, int bucket, double
     }
   }
   if (timed < 2) return OFTAWQ_OK; /* nothing was compared: keep the defaults */
+  if (!best.test_wrong && oftawq__awq_can_fuse(oftawq_layer_base(s->layer), &best, (size_t)s->M) && time_left(t)) {
+    /* Fusing the rotation into the GEMV is kept only where it measures faster than rotation + GEMV. */
+    job sep, fused;
+    double d_sep, d_fused;
+    sep.kind = JOB_LAYER;
+    fused.kind = JOB_FUSED;
+    sep.s = fused.s = s;
+    sep.plan = fused.plan = &best;
+    d_sep = try_job(t, &sep);
+    d_fused = time_left(t) ? try_job(t, &fused) : -1;
+    if (d_sep > 0 && d_fused > 0 && d_fused < d_sep) best.fuse = 1;
+  }
   awq_key(key, sizeof key, s->K, s->N, s->G, (size_t)bucket_rows[bucket]);
   plan_text(&best, value, sizeof value);
   if (best.test_wrong) strcat(value, " WRONG");
@@ -434,48 +506,29 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, int bucket, double
 static oftawq_status tune_rotate(tuner *t, oftawq__synthetic *s, double unit_deadline)
 {
   static const int wgs[] = {64, 16, 32, 128, 256};
-  oftawq_oft *oft = oftawq_layer_adapter(s->layer, OFTAWQ__SYNTHETIC_ADAPTER);
-  size_t K = (size_t)s->K;
-  float *want = malloc(OFTAWQ__CHECKED_ROWS * K * 4), *got = malloc(OFTAWQ__CHECKED_ROWS * K * 4);
   double best_t = -1;
   int best_wg = 0, i, timed = 0;
   char key[64], value[32];
   oftawq_status status = OFTAWQ_OK;
-  if (!want || !got || oftawq__synthetic_reference_input(s, oft, want) < 0) goto done;
+  rotate_key(key, sizeof key, s->block_size, (size_t)s->M);
   for (i = 0; i < 5 && (i == 0 || (time_left(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline))); i++) {
-    double t0 = oftawq__now(), times[16], d;
-    int r, runs = t->o.runs < 16 ? t->o.runs : 16, ok = 1;
+    job j;
+    double d;
     if ((size_t)wgs[i] > t->ctx->info.max_work_group_size) continue;
-    rotate_key(key, sizeof key, s->block_size, (size_t)s->M);
+    /* the candidate is in the database while it is measured, so the adapter builds it */
     snprintf(value, sizeof value, "wg=%d", wgs[i]);
-    /* the candidate is put in the database while it is measured, so the adapter builds it */
-    if (set_entry(t->ctx->tuning, key, value) < 0) break;
-    for (r = -1; ok && r < runs; r++) {
-      double r0 = oftawq__now();
-      ok = oftawq__oft_enqueue_rotate(oft, OFTAWQ_F32, s->dx, s->dxr, (size_t)s->M, NULL, 0, 0, NULL, NULL) == OFTAWQ_OK &&
-           clFinish(t->ctx->queue) == CL_SUCCESS;
-      if (r < 0) /* the first run is checked, not timed */
-        ok = ok && oftawq__synthetic_read_rows(s, s->dxr, K, got) == OFTAWQ_OK &&
-             oftawq__synthetic_compare(t->ctx, "rotation candidate", got, want, OFTAWQ__CHECKED_ROWS * K) == OFTAWQ_OK;
-      else
-        times[r] = oftawq__now() - r0;
-    }
-    t->last = oftawq__now() - t0;
-    if (!ok) {
-      t->r.candidates_rejected++;
-      continue;
-    }
-    t->r.candidates_timed++;
+    if ((status = set_entry(t->ctx->tuning, key, value)) < 0) break;
+    j.kind = JOB_ROTATE;
+    j.s = s;
+    j.plan = NULL;
+    if ((d = try_job(t, &j)) < 0) continue;
     timed++;
-    qsort(times, (size_t)runs, sizeof *times, cmp_double);
-    d = times[runs / 2];
     if (best_t < 0 || d < best_t) {
       best_t = d;
       best_wg = wgs[i];
     }
   }
-  rotate_key(key, sizeof key, s->block_size, (size_t)s->M);
-  if (timed >= 2) {
+  if (status == OFTAWQ_OK && timed >= 2) {
     snprintf(value, sizeof value, "wg=%d", best_wg);
     status = set_entry(t->ctx->tuning, key, value);
     t->r.classes_tuned++;
@@ -489,9 +542,6 @@ static oftawq_status tune_rotate(tuner *t, oftawq__synthetic *s, double unit_dea
         break;
       }
   }
-done:
-  free(want);
-  free(got);
   return status < 0 ? oftawq__fail(t->ctx, status, "out of memory") : OFTAWQ_OK;
 }
 

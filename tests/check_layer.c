@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer.h"
 #include "oftawq_cl.h"
 #include "ref.h"
 #include "testutil.h"
@@ -429,6 +430,39 @@ START_TEST(dropout_and_fan_in_fan_out_are_stored)
 }
 END_TEST
 
+/* The rotation fused into the GEMV gives the same bits as the separate rotation, F32 and F16, plain and shared R. */
+START_TEST(fused_rotation_matches_separate)
+{
+  base b = B;
+  oftawq_layer *layer = three_adapter_layer(&b);
+  oftawq_oft_config shared = block_config(48, 1);
+  float *ws = tu_random_floats(1128, 0.01f, 44);
+  const char *names[] = {"a", "b", "c", "s"};
+  size_t n, rows, i;
+  shared.block_share = 1;
+  ck_assert_int_eq(oftawq_layer_add_adapter(layer, "s", &shared, ws, 1128), OFTAWQ_OK);
+  for (n = 0; n < 4; n++) {
+    ck_assert_int_eq(oftawq_layer_set_active(layer, &names[n], 1), OFTAWQ_OK);
+    for (rows = 1; rows <= 4; rows++) {
+      float *x = tu_random_floats(rows * 384, 1.0f, 50 + rows), y0[4 * 384], y1[4 * 384];
+      uint16_t xh[4 * 384], h0[4 * 384], h1[4 * 384];
+      for (i = 0; i < rows * 384; i++) xh[i] = oftawq__float_to_half(x[i]);
+      oftawq__layer_set_fusion(layer, 0);
+      ck_assert_int_eq(oftawq_layer_forward(layer, OFTAWQ_F32, x, y0, rows), OFTAWQ_OK);
+      ck_assert_int_eq(oftawq_layer_forward(layer, OFTAWQ_F16, xh, h0, rows), OFTAWQ_OK);
+      oftawq__layer_set_fusion(layer, 1);
+      ck_assert_int_eq(oftawq_layer_forward(layer, OFTAWQ_F32, x, y1, rows), OFTAWQ_OK);
+      ck_assert_int_eq(oftawq_layer_forward(layer, OFTAWQ_F16, xh, h1, rows), OFTAWQ_OK);
+      ck_assert_msg(memcmp(y0, y1, rows * 384 * 4) == 0, "adapter %s rows %zu: fused F32 differs", names[n], rows);
+      ck_assert_msg(memcmp(h0, h1, rows * 384 * 2) == 0, "adapter %s rows %zu: fused F16 differs", names[n], rows);
+      free(x);
+    }
+  }
+  free(ws);
+  oftawq_layer_destroy(layer);
+}
+END_TEST
+
 START_TEST(forward_on_caller_buffers)
 {
   base b = B;
@@ -470,6 +504,7 @@ int main(void)
   tcase_add_test(tc, dispatch_matrix);
   tcase_add_test(tc, adapter_management);
   tcase_add_test(tc, dropout_and_fan_in_fan_out_are_stored);
+  tcase_add_test(tc, fused_rotation_matches_separate);
   tcase_add_test(tc, forward_on_caller_buffers);
   suite_add_tcase(s, tc);
   return tu_run(s);
