@@ -1,5 +1,6 @@
 /* check_files.c: safetensors, model and adapter folders, and `oftawq forward` on real-format PEFT/AutoAWQ files. */
 #include <check.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,6 +409,80 @@ START_TEST(forward_reproduces_library_written_files)
 }
 END_TEST
 
+/* bench --json: the fields SPEC 10 asks for, one result per implementation and point. */
+START_TEST(bench_json_report)
+{
+  char *tmp = tu_tempdir("bench"), args[4400], path[4300];
+  char *text;
+  cJSON *root, *results, *r, *dev;
+  int n = 0, impl_oft = 0;
+  snprintf(path, sizeof path, "%s/b.json", tmp);
+  snprintf(args, sizeof args, "bench --shapes 64x64 --tokens 1,3 --group 32 --block 16 --runs 1 --json '%s' >/dev/null",
+           path);
+  ck_assert_int_eq(run_cli(args), 0);
+  text = tu_read_file(path, NULL);
+  ck_assert_ptr_nonnull(text);
+  root = cJSON_Parse(text);
+  ck_assert_msg(root != NULL, "bench JSON does not parse");
+  dev = cJSON_GetObjectItem(root, "device");
+  ck_assert(cJSON_IsString(cJSON_GetObjectItem(dev, "name")));
+  ck_assert(cJSON_IsString(cJSON_GetObjectItem(dev, "driver_version")));
+  ck_assert(cJSON_IsString(cJSON_GetObjectItem(root, "library_version")));
+  ck_assert(cJSON_IsBool(cJSON_GetObjectItem(root, "tuned")));
+  results = cJSON_GetObjectItem(root, "results");
+  ck_assert(cJSON_IsArray(results));
+  cJSON_ArrayForEach(r, results)
+  {
+    static const char *const num[] = {"K", "N", "M", "G", "b", "median_s", "min_s", "runs", "gbps", "gflops"};
+    size_t k;
+    ck_assert(cJSON_IsString(cJSON_GetObjectItem(r, "impl")));
+    for (k = 0; k < sizeof num / sizeof num[0]; k++)
+      ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(r, num[k])), "result lacks %s", num[k]);
+    ck_assert(cJSON_GetObjectItem(r, "median_s")->valuedouble >= cJSON_GetObjectItem(r, "min_s")->valuedouble);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "checked")));
+    if (!strcmp(cJSON_GetObjectItem(r, "impl")->valuestring, "oft_awq")) impl_oft++;
+    n++;
+  }
+  ck_assert_int_eq(impl_oft, 2); /* two token counts */
+  ck_assert_int_ge(n, 14);       /* 7+ implementations x 2 points */
+  cJSON_Delete(root);
+  free(text);
+  /* usage errors and a JSON path that cannot be written */
+  ck_assert_int_eq(run_cli("bench --runs x 2>/dev/null"), 2);
+  ck_assert_int_eq(run_cli("bench --shapes 64x60 2>/dev/null"), 2);
+  ck_assert_int_eq(run_cli("bench --json 2>/dev/null"), 2);
+  ck_assert_int_eq(run_cli("bench --bogus 1 2>/dev/null"), 2);
+  snprintf(args, sizeof args, "bench --shapes 64x64 --group 32 --tokens 1 --runs 1 --json '%s/no/such/b.json' >/dev/null 2>&1",
+           tmp);
+  ck_assert_int_eq(run_cli(args), 1);
+  tu_rmdir(tmp);
+  free(tmp);
+}
+END_TEST
+
+START_TEST(info_json_report)
+{
+  char *tmp = tu_tempdir("info"), args[4400], path[4300], *text;
+  cJSON *root, *devs;
+  snprintf(path, sizeof path, "%s/info.json", tmp);
+  snprintf(args, sizeof args, "info --json --cache-dir '%s' > '%s'", tmp, path);
+  ck_assert_int_eq(run_cli(args), 0);
+  text = tu_read_file(path, NULL);
+  root = cJSON_Parse(text);
+  ck_assert_ptr_nonnull(root);
+  devs = cJSON_GetObjectItem(root, "devices");
+  ck_assert(cJSON_IsArray(devs));
+  ck_assert_int_ge(cJSON_GetArraySize(devs), 1);
+  ck_assert(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetArrayItem(devs, 0), "opencl_c_version")));
+  ck_assert(cJSON_IsArray(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "cache"), "tuned")));
+  cJSON_Delete(root);
+  free(text);
+  remove(path);
+  tu_rmdir(tmp);
+  free(tmp);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("files");
@@ -420,6 +495,8 @@ int main(void)
   tcase_add_test(dev, corpus_through_the_library);
   tcase_add_test(dev, forward_reproduces_python_written_files);
   tcase_add_test(dev, forward_reproduces_library_written_files);
+  tcase_add_test(dev, bench_json_report);
+  tcase_add_test(dev, info_json_report);
   suite_add_tcase(s, cpu);
   suite_add_tcase(s, dev);
   return tu_run(s);

@@ -36,7 +36,7 @@ static const char usage_info[] =
 
 static const char usage_bench[] =
   "usage: oftawq bench [--shapes KxN[,KxN...]] [--tokens M[,M...]] [--group G] [--block B]\n"
-  "                    [--runs N] [--paths] [--json FILE] [--device SPEC]\n"
+  "                    [--runs N] [--paths] [--json FILE] [--device SPEC] [--cache-dir DIR]\n"
   "\n"
   "Builds synthetic AWQ layers (group G) with one OFT adapter (block size B) and\n"
   "times, for each shape and token count M: copy (device copy of the packed\n"
@@ -317,19 +317,19 @@ static void print_ratios(const oftawq_bench_result *r, size_t n)
   printf("   oft_awq at %.0f%% of copy bandwidth\n", 100.0 * oft->gbps / copy->gbps);
 }
 
-static void json_result(FILE *f, const oftawq_bench_result *r)
+static void json_result(FILE *f, const oftawq_bench_result *r, int tuned)
 {
   fprintf(f,
           "    {\"impl\": \"%s\", \"K\": %d, \"N\": %d, \"M\": %d, \"G\": %d, \"b\": %d, \"median_s\": %.9g, "
           "\"min_s\": %.9g, \"runs\": %d, \"bytes\": %.0f, \"flops\": %.0f, \"gbps\": %.6g, \"gflops\": %.6g, "
-          "\"checked\": %s}",
+          "\"checked\": %s, \"tuned\": %s}",
           r->impl, r->K, r->N, r->M, r->G, r->block_size, r->median_s, r->min_s, r->runs, r->bytes, r->flops, r->gbps,
-          r->gflops, r->checked ? "true" : "false");
+          r->gflops, r->checked ? "true" : "false", tuned ? "true" : "false");
 }
 
 /* Writes the JSON report to a temporary name and renames it on success. */
-static int write_bench_json(const char *path, const oftawq_device_info *d, const oftawq_bench_result *r, size_t n,
-                            int runs)
+static int write_bench_json(const char *path, const oftawq_device_info *d, const oftawq_bench_result *r,
+                            const int *tuned, size_t n, int runs)
 {
   size_t len = strlen(path) + 16, i;
   char *tmp = malloc(len);
@@ -352,11 +352,15 @@ static int write_bench_json(const char *path, const oftawq_device_info *d, const
   fprintf(f, ", \"opencl_c_version\": ");
   json_string(f, d->opencl_c_version);
   fprintf(f, ", \"fp16\": %s},\n", d->has_fp16 ? "true" : "false");
-  fprintf(f, "  \"tuned\": false,\n  \"runs\": %d,\n", runs);
+  {
+    int any = 0;
+    for (i = 0; i < n; i++) any |= tuned[i];
+    fprintf(f, "  \"tuned\": %s,\n  \"runs\": %d,\n", any ? "true" : "false", runs);
+  }
   fprintf(f, "  \"timing\": \"median of runs after warm-up; host clock from the first enqueue to clFinish\",\n");
   fprintf(f, "  \"results\": [\n");
   for (i = 0; i < n; i++) {
-    json_result(f, &r[i]);
+    json_result(f, &r[i], tuned[i]);
     fprintf(f, "%s\n", i + 1 < n ? "," : "");
   }
   fprintf(f, "  ]\n}\n");
@@ -376,8 +380,9 @@ static void log_to_stderr(void *user, oftawq_log_level level, const char *messag
 static int cmd_bench(int argc, char **argv)
 {
   int K[MAX_POINTS], N[MAX_POINTS], M[MAX_POINTS], nshapes = 2, ntokens = 3, group = 128, block = 32, runs = 5;
-  int i, s, t, rc = EXIT_SUCCESS, paths = 0;
-  const char *json = NULL, *device = NULL;
+  int i, s, t, rc = EXIT_SUCCESS, paths = 0, *tuned = NULL;
+  const char *json = NULL, *device = NULL, *cache_dir = NULL;
+  char default_cache[4096];
   oftawq_context_options opt;
   oftawq_context *ctx = NULL;
   oftawq_device_info info;
@@ -417,6 +422,8 @@ static int cmd_bench(int argc, char **argv)
       json = v;
     } else if (!strcmp(a, "--device")) {
       device = v;
+    } else if (!strcmp(a, "--cache-dir")) {
+      cache_dir = v;
     } else {
       return usage_error(usage_bench, "bench: unknown option '%s'", a);
     }
@@ -426,21 +433,39 @@ static int cmd_bench(int argc, char **argv)
     if (N[s] % 8 || K[s] % group)
       return usage_error(usage_bench, "bench: each K must be a multiple of --group and each N of 8 (%s)", argv[0]);
 
+  if (json) { /* a report that cannot be written should fail now, not after the measurements */
+    size_t len = strlen(json) + 16;
+    char *probe = malloc(len);
+    FILE *f;
+    if (!probe) return fail("%s", "out of memory");
+    snprintf(probe, len, "%s.tmp", json);
+    f = fopen(probe, "w");
+    if (f) {
+      fclose(f);
+      remove(probe);
+    }
+    free(probe);
+    if (!f) return fail("cannot write the JSON report '%s'", json);
+  }
+  if (!cache_dir && oftawq_cache_dir_default(default_cache, sizeof default_cache) == OFTAWQ_OK) cache_dir = default_cache;
   oftawq_context_options_init(&opt);
   opt.device = device;
+  opt.cache_dir = cache_dir;
   opt.log = log_to_stderr;
   if (oftawq_context_create(&opt, &ctx) != OFTAWQ_OK) return EXIT_FAILURE; /* the log said why */
   oftawq_device_info_init(&info);
   oftawq_context_device_info(ctx, &info);
   all = calloc((size_t)nshapes * ntokens * BENCH_IMPLS, sizeof *all);
-  if (!all) {
+  tuned = calloc((size_t)nshapes * ntokens * BENCH_IMPLS, sizeof *tuned);
+  if (!all || !tuned) {
+    free(tuned);
     oftawq_context_destroy(ctx);
     return fail("%s", "out of memory");
   }
   printf("oftawq %s bench on %s (%s, driver %s)\n", oftawq_version_string(), info.name, info.platform_name,
          info.driver_version);
-  printf("median of %d runs, host clock enqueue -> clFinish; G=%d, OFT block %d, F32 activations\n\n", runs, group,
-         block);
+  printf("median of %d runs, host clock enqueue -> clFinish; G=%d, OFT block %d, F32 activations; %s\n\n", runs, group,
+         block, oftawq_tune_count(ctx) ? "tuning database loaded" : "untuned defaults");
   printf("  %-11s %5s  %-18s %11s %11s %9s %10s\n", "K x N", "M", "impl", "median ms", "min ms", "GB/s", "GFLOP/s");
   prog.tty = isatty(fileno(stderr));
   for (s = 0; s < nshapes && rc == EXIT_SUCCESS; s++)
@@ -469,6 +494,12 @@ static int cmd_bench(int argc, char **argv)
         break;
       }
       snprintf(shape, sizeof shape, "%dx%d", K[s], N[s]);
+      {
+        oftawq_kernel_params kp;
+        oftawq_kernel_params_init(&kp);
+        oftawq_query_params(ctx, "awq", K[s], N[s], group, block, (size_t)M[t], &kp);
+        for (k = 0; k < n; k++) tuned[n_all + k] = kp.tuned;
+      }
       for (k = 0; k < n; k++) {
         const oftawq_bench_result *r = &all[n_all + k];
         printf("  %-11s %5d  %-18s %11.3f %11.3f %9.2f %10.2f\n", shape, r->M, r->impl, r->median_s * 1e3,
@@ -478,7 +509,7 @@ static int cmd_bench(int argc, char **argv)
       n_all += n;
       fflush(stdout);
     }
-  if (rc == EXIT_SUCCESS && json && !write_bench_json(json, &info, all, n_all, runs)) {
+  if (rc == EXIT_SUCCESS && json && !write_bench_json(json, &info, all, tuned, n_all, runs)) {
     fprintf(stderr, "oftawq: cannot write '%s'\n", json);
     rc = EXIT_FAILURE;
   }
