@@ -58,3 +58,75 @@ __kernel void oft_power_step(__global const float *A, __global const float *Q, _
     R[i] += alpha * acc;
   }
 }
+
+#ifndef OFT_GJ_WG
+#define OFT_GJ_WG 64
+#endif
+
+/* Exact Cayley R = (I - Q)(I + Q)^-1 by Gauss-Jordan with partial pivoting, one work-group per block:
+ * since Q^T = -Q, (I - Q) X^T = (I + Q) with X = R, so the augmented [I - Q | I + Q] reduces to [I | R^T].
+ * Q: [blocks][b][b] (from oft_skew); A: scratch [blocks][b][2b]; R: [blocks][b][b].
+ * global = (OFT_GJ_WG, blocks), local = (OFT_GJ_WG, 1). */
+__kernel __attribute__((reqd_work_group_size(OFT_GJ_WG, 1, 1)))
+void oft_cayley_exact(__global const float *Q, __global float *A, __global float *R)
+{
+  __local float best[OFT_GJ_WG];
+  __local int where[OFT_GJ_WG];
+  __local float factor[OFT_BLOCK];
+  const uint lid = (uint)get_local_id(0), blk = (uint)get_group_id(1);
+  const uint W2 = 2 * OFT_BLOCK;
+  __global const float *Qb = Q + (size_t)blk * BB;
+  __global float *Ab = A + (size_t)blk * OFT_BLOCK * W2;
+
+  for (uint i = lid; i < OFT_BLOCK * W2; i += OFT_GJ_WG) {
+    const uint r = i / W2, c = i - r * W2, cc = c < OFT_BLOCK ? c : c - OFT_BLOCK;
+    const float q = Qb[r * OFT_BLOCK + cc], id = (r == cc) ? 1.0f : 0.0f;
+    Ab[i] = c < OFT_BLOCK ? id - q : id + q;
+  }
+  barrier(CLK_GLOBAL_MEM_FENCE);
+
+  for (uint k = 0; k < OFT_BLOCK; k++) {
+    /* pivot: the largest |A[i][k]| for i >= k */
+    float m = -1.0f;
+    int at = (int)k;
+    for (uint i = k + lid; i < OFT_BLOCK; i += OFT_GJ_WG) {
+      const float v = fabs(Ab[i * W2 + k]);
+      if (v > m) {
+        m = v;
+        at = (int)i;
+      }
+    }
+    best[lid] = m;
+    where[lid] = at;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = OFT_GJ_WG / 2; s > 0; s >>= 1) {
+      if (lid < s && (best[lid + s] > best[lid] || (best[lid + s] == best[lid] && where[lid + s] < where[lid]))) {
+        best[lid] = best[lid + s];
+        where[lid] = where[lid + s];
+      }
+      barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const uint p = (uint)where[0];
+    if (p != k)
+      for (uint c = lid; c < W2; c += OFT_GJ_WG) {
+        const float t = Ab[k * W2 + c];
+        Ab[k * W2 + c] = Ab[p * W2 + c];
+        Ab[p * W2 + c] = t;
+      }
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    const float pivot = Ab[k * W2 + k];
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    for (uint c = lid; c < W2; c += OFT_GJ_WG) Ab[k * W2 + c] /= pivot;
+    for (uint i = lid; i < OFT_BLOCK; i += OFT_GJ_WG) factor[i] = i == k ? 0.0f : Ab[i * W2 + k];
+    barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
+    for (uint i = lid; i < OFT_BLOCK * W2; i += OFT_GJ_WG) {
+      const uint r = i / W2, c = i - r * W2;
+      if (r != k) Ab[i] = fma(-factor[r], Ab[k * W2 + c], Ab[i]);
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE);
+  }
+  for (uint i = lid; i < BB; i += OFT_GJ_WG) {
+    const uint r = i / OFT_BLOCK, c = i - r * OFT_BLOCK;
+    R[(size_t)blk * BB + i] = Ab[c * W2 + OFT_BLOCK + r];
+  }
+}

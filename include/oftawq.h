@@ -599,9 +599,10 @@ typedef struct oftawq_bench_result {
 
 /*! oftawq_bench_shape() :
  *  Measures every implementation on one point, after checking each one's output
- *  against the plain-C reference. Every implementation is timed the same way:
- *  host clock from the first enqueue to clFinish (CLBlast enqueues several
- *  kernels and returns only the last one's event). clblast_* appear only when
+ *  against the plain-C reference and warming it up. Every implementation is timed
+ *  the same way: host clock from the first enqueue to clFinish (CLBlast enqueues
+ *  several kernels and returns only the last one's event); the timed runs go
+ *  round-robin over the implementations so that all see the same conditions. clblast_* appear only when
  *  the library was built with CLBlast (clblast_f16 also needs cl_khr_fp16).
  *  @results : room for `capacity` results; @count : how many were written.
  *  @progress : called before each implementation with its name (may be NULL).

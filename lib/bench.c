@@ -342,38 +342,52 @@ static int cmp_double(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* Check once, warm up, then time `runs` calls; fills the timing fields of r. */
-static oftawq_status measure(bench *b, const impl *im, oftawq_bench_result *r)
+/* Runs an implementation once and waits for it. */
+static oftawq_status run_once(bench *b, const impl *im)
 {
-  double *t = malloc((size_t)b->o.runs * sizeof *t);
+  oftawq_status status = im->run(b);
+  cl_int err;
+  if (status < 0) return status;
+  err = clFinish(b->ctx->queue);
+  return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(b->ctx, err, "%s", im->name);
+}
+
+/* Checks an implementation's output once, then warms it up. */
+static oftawq_status prepare(bench *b, const impl *im, oftawq_bench_result *r)
+{
   oftawq_status status;
   int i;
-  cl_int err;
-  if (!t) return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-  if ((status = im->run(b)) < 0 || (err = clFinish(b->ctx->queue), status = err == CL_SUCCESS ? OFTAWQ_OK
-                                                     : oftawq__cl_fail(b->ctx, err, "%s", im->name)) < 0 ||
-      (status = im->check(b)) < 0)
-    goto done;
+  if ((status = run_once(b, im)) < 0 || (status = im->check(b)) < 0) return status;
   r->checked = 1;
   for (i = 0; i < b->o.warmup; i++)
-    if ((status = im->run(b)) < 0) goto done;
-  clFinish(b->ctx->queue);
-  for (i = 0; i < b->o.runs; i++) {
-    double t0 = oftawq__now();
-    if ((status = im->run(b)) < 0) goto done;
-    if ((err = clFinish(b->ctx->queue)) != CL_SUCCESS) {
-      status = oftawq__cl_fail(b->ctx, err, "%s", im->name);
-      goto done;
+    if ((status = run_once(b, im)) < 0) return status;
+  return OFTAWQ_OK;
+}
+
+/* Times `runs` rounds, each calling every implementation once in turn, so that all see the same
+ * machine conditions (on a shared machine these drift more than the differences measured). */
+static oftawq_status measure_interleaved(bench *b, const impl *impls, oftawq_bench_result *res, size_t n)
+{
+  size_t runs = (size_t)b->o.runs, i, k;
+  double *t = malloc(runs * n * sizeof *t);
+  oftawq_status status = OFTAWQ_OK;
+  if (!t) return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  for (k = 0; k < runs && status == OFTAWQ_OK; k++)
+    for (i = 0; i < n && status == OFTAWQ_OK; i++) {
+      double t0 = oftawq__now();
+      status = run_once(b, &impls[i]);
+      t[i * runs + k] = oftawq__now() - t0;
     }
-    t[i] = oftawq__now() - t0;
+  for (i = 0; i < n && status == OFTAWQ_OK; i++) {
+    oftawq_bench_result *r = &res[i];
+    double *ti = t + i * runs;
+    qsort(ti, runs, sizeof *ti, cmp_double);
+    r->runs = (int)runs;
+    r->min_s = ti[0];
+    r->median_s = runs % 2 ? ti[runs / 2] : 0.5 * (ti[runs / 2 - 1] + ti[runs / 2]);
+    r->gbps = r->bytes / r->median_s * 1e-9;
+    r->gflops = r->flops / r->median_s * 1e-9;
   }
-  qsort(t, (size_t)b->o.runs, sizeof *t, cmp_double);
-  r->runs = b->o.runs;
-  r->min_s = t[0];
-  r->median_s = b->o.runs % 2 ? t[b->o.runs / 2] : 0.5 * (t[b->o.runs / 2 - 1] + t[b->o.runs / 2]);
-  r->gbps = r->bytes / r->median_s * 1e-9;
-  r->gflops = r->flops / r->median_s * 1e-9;
-done:
   free(t);
   return status;
 }
@@ -457,9 +471,11 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
     if (!strcmp(impls[i].name, "clblast_f32") && (status = dense_setup(&b, 0)) < 0) goto done;
     if (!strcmp(impls[i].name, "clblast_f16") && (status = dense_setup(&b, 1)) < 0) goto done;
 #endif
-    if ((status = measure(&b, &impls[i], r)) < 0) goto done;
+    if ((status = prepare(&b, &impls[i], r)) < 0) goto done;
     (*count)++;
   }
+  if (progress) progress(user, "timing");
+  status = measure_interleaved(&b, impls, results, *count);
 done:
   bench_free(&b);
   return status;

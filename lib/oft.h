@@ -15,6 +15,9 @@ oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl
                                          cl_mem row_select, cl_int select, cl_uint n_wait, const cl_event *wait,
                                          cl_event *done);
 
+/* Exact Cayley: -1 the default, 0 on the host (LU in double), 1 on the device (Gauss-Jordan, fp32). */
+void oftawq__oft_set_exact_on_device(oftawq_oft *oft, int mode);
+
 /* The rotation's work-group size when the device is not tuned. */
 int oftawq__oft_default_rotate_wg(void);
 

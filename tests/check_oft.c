@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "oftawq_cl.h"
+#include "oft.h"
 #include "ref.h"
 #include "testutil.h"
 
@@ -481,6 +482,32 @@ START_TEST(exact_rotation_is_orthogonal)
 }
 END_TEST
 
+/* The device Gauss-Jordan and the host LU give the same exact R (fp32 vs double: 1e-6 of |R|). */
+START_TEST(exact_on_device_matches_host)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  const int bs[] = {1, 2, 7, 32, 64};
+  size_t k;
+  for (k = 0; k < sizeof bs / sizeof bs[0]; k++) {
+    const int b = bs[k], n_el = b * (b - 1) / 2, blocks = 3;
+    const size_t nr = (size_t)blocks * b * b;
+    float *w = tu_random_floats((size_t)blocks * n_el + 1, 1.0f, 60 + k), *Rh = malloc(nr * 4), *Rd = malloc(nr * 4);
+    oftawq_oft *oft = make(ctx, blocks * b, b, 0, 5, w, (size_t)blocks * n_el);
+    oftawq__oft_set_exact_on_device(oft, 0);
+    ck_assert_int_eq(oftawq_oft_get_rotation(oft, Rh, nr), OFTAWQ_OK);
+    oftawq__oft_set_exact_on_device(oft, 1);
+    ck_assert_int_eq(oftawq_oft_get_rotation(oft, Rd, nr), OFTAWQ_OK);
+    ck_assert_msg(rel_err_f(Rd, Rh, nr) <= R_TOL, "b=%d: device %g", b, rel_err_f(Rd, Rh, nr));
+    ck_assert_uint_eq(oftawq_oft_rebuild_count(oft), 2);
+    oftawq_oft_destroy(oft);
+    free(w);
+    free(Rh);
+    free(Rd);
+  }
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(three_and_four_terms_agree)
 {
   oftawq_context *ctx = tu_context(NULL);
@@ -668,6 +695,7 @@ int main(void)
   tcase_add_test(dev, transform_matches_reference);
   tcase_add_test(dev, large_block_512);
   tcase_add_test(dev, exact_rotation_is_orthogonal);
+  tcase_add_test(dev, exact_on_device_matches_host);
   tcase_add_test(dev, three_and_four_terms_agree);
   tcase_add_test(dev, divergence_warning);
   tcase_add_test(dev, rotation_cached_until_weights_change);
