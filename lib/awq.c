@@ -14,22 +14,27 @@
 #include "program.h"
 #include "tune.h"
 
-/* Default launch shapes until the device is tuned (oftawq tune). */
-#define GEMV_COLS 16
-#define GEMV_SPLIT 8
 #define GEMV_MAX_ROWS_PER_ITEM 4
-#define GEMM_COLS 16
-#define GEMM_ROWS 4
-#define GEMM_RGROUPS 4
 /* Largest k-chunk: bounds the GEMM's local tile. */
 #define MAX_CHUNK 64
-/* AUTO thresholds until the device is tuned. GPUs: GEMV up to 8 rows, the dense path from 256 (vLLM's
- * switch). CPUs (PoCL, 2 cores, K = N = 2048, bench --paths): the GEMV with 4 rows per work-item stays
- * ahead up to 64 rows, CLBlast's dense SGEMM beyond; the tiled GEMM trails both there. */
-#define GPU_GEMV_MAX_ROWS 8
-#define GPU_DENSE_MIN_ROWS 256
-#define CPU_GEMV_MAX_ROWS 64
-#define CPU_DENSE_MIN_ROWS 65
+#define NEVER ((size_t)-1)
+
+/* Shipped defaults until a device is tuned (oftawq tune), most specific first: the first row whose
+ * platform / vendor / name substrings (NULL: any) and device type (-1: any) match the device wins. */
+static const struct device_defaults {
+  const char *platform, *vendor, *name;
+  int gpu;
+  size_t gemv_max_rows, dense_min_rows;   /* GEMV up to, the dense (CLBlast) path from this many rows */
+  int split, cols, gcols, grows, grgroups;
+} defaults[] = {
+  /* PoCL on CPUs, measured (oftawq tune 2048x2048, 2 cores): the GEMV for decode, the tiled GEMM with
+   * one-row work-groups from 2 rows (3x to 4x faster there than 4x4 tiles), never the dense path. */
+  {"Portable Computing Language", NULL, NULL, -1, 1, NEVER, 8, 16, 16, 2, 1},
+  /* GPUs: GEMV for a few tokens, dense from 256 (vLLM's switch; AutoAWQ's is 1024). */
+  {NULL, NULL, NULL, 1, 8, 256, 8, 16, 16, 4, 4},
+  /* anything else (other CPU runtimes, accelerators) */
+  {NULL, NULL, NULL, -1, 4, 256, 8, 16, 16, 2, 1},
+};
 
 enum { K_GEMV, K_GEMM, K_ROUND, K_FINISH, K_COUNT };
 
@@ -136,18 +141,24 @@ oftawq_status oftawq_awq_set_path(oftawq_awq *awq, oftawq_awq_path path)
   return OFTAWQ_OK;
 }
 
+static int matches(const char *have, const char *want) { return !want || strstr(have, want) != NULL; }
+
 void oftawq__awq_default_plan(const oftawq_context *ctx, size_t rows, oftawq__awq_plan *p)
 {
-  const int gpu = ctx->info.is_gpu;
-  size_t gemv_max = gpu ? GPU_GEMV_MAX_ROWS : CPU_GEMV_MAX_ROWS, dense_min = gpu ? GPU_DENSE_MIN_ROWS : CPU_DENSE_MIN_ROWS;
+  const oftawq_device_info *i = &ctx->info;
+  const struct device_defaults *d = defaults;
+  while (d < defaults + sizeof defaults / sizeof defaults[0] - 1 &&
+         !(matches(i->platform_name, d->platform) && matches(i->vendor, d->vendor) && matches(i->name, d->name) &&
+           (d->gpu < 0 || d->gpu == i->is_gpu)))
+    d++;
   memset(p, 0, sizeof *p);
-  p->path = rows <= gemv_max ? OFTAWQ_AWQ_GEMV : rows >= dense_min ? OFTAWQ_AWQ_DENSE : OFTAWQ_AWQ_GEMM;
-  p->split = GEMV_SPLIT;
-  p->cols = GEMV_COLS;
+  p->path = rows <= d->gemv_max_rows ? OFTAWQ_AWQ_GEMV : rows >= d->dense_min_rows ? OFTAWQ_AWQ_DENSE : OFTAWQ_AWQ_GEMM;
+  p->split = d->split;
+  p->cols = d->cols;
   for (p->rpi = 1; p->rpi < GEMV_MAX_ROWS_PER_ITEM && (size_t)(2 * p->rpi) <= rows;) p->rpi *= 2;
-  p->gcols = GEMM_COLS;
-  p->grows = GEMM_ROWS;
-  p->grgroups = GEMM_RGROUPS;
+  p->gcols = d->gcols;
+  p->grows = d->grows;
+  p->grgroups = d->grgroups;
 }
 
 void oftawq__awq_plan_for(const oftawq_awq *awq, size_t rows, oftawq__awq_plan *p)
@@ -308,30 +319,33 @@ static oftawq_status forward_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem 
   return oftawq__awq_enqueue(obj, dtype, x, y, rows, n_wait, wait, done);
 }
 
-oftawq_status oftawq__awq_io_bytes(oftawq_awq *awq, oftawq_dtype dtype, size_t rows, size_t *xb, size_t *yb)
+oftawq_status oftawq__awq_run(oftawq_awq *awq, oftawq__device_op op, void *obj, oftawq_dtype dtype, int on_host,
+                              const void *x, void *y, cl_mem dx, cl_mem dy, size_t rows, cl_uint n_wait,
+                              const cl_event *wait, cl_event *done)
 {
-  oftawq_status status = oftawq__rows_bytes(awq->ctx, dtype, rows, (size_t)awq->K, xb);
-  return status < 0 ? status : oftawq__rows_bytes(awq->ctx, dtype, rows, (size_t)awq->N, yb);
+  oftawq_status status;
+  size_t xb, yb;
+  if (done) *done = NULL;
+  if ((status = oftawq__rows_bytes(awq->ctx, dtype, rows, (size_t)awq->K, &xb)) < 0 ||
+      (status = oftawq__rows_bytes(awq->ctx, dtype, rows, (size_t)awq->N, &yb)) < 0)
+    return status;
+  if (on_host) return oftawq__run_on_host(awq->ctx, op, obj, dtype, x, xb, y, yb, rows);
+  return oftawq__run_on_device(awq->ctx, op, obj, dtype, dx, xb, dy, yb, rows, n_wait, wait, done);
 }
 
 oftawq_status oftawq_awq_forward_cl(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
                                     cl_uint n_wait, const cl_event *wait, cl_event *done)
 {
-  oftawq_status status;
-  size_t xb, yb;
   if (done) *done = NULL;
   if (!awq) return OFTAWQ_E_INVALID_ARGUMENT;
-  if ((status = oftawq__awq_io_bytes(awq, dtype, rows, &xb, &yb)) < 0) return status;
-  return oftawq__run_on_device(awq->ctx, forward_op, awq, dtype, x, xb, y, yb, rows, n_wait, wait, done);
+  return oftawq__awq_run(awq, forward_op, awq, dtype, 0, NULL, NULL, x, y, rows, n_wait, wait, done);
 }
 
 oftawq_status oftawq_awq_forward(oftawq_awq *awq, oftawq_dtype dtype, const void *x, void *y, size_t rows)
 {
-  oftawq_status status;
-  size_t xb, yb;
   if (!awq) return OFTAWQ_E_INVALID_ARGUMENT;
-  if ((status = oftawq__awq_io_bytes(awq, dtype, rows, &xb, &yb)) < 0) return status;
-  return oftawq__run_on_host(awq->ctx, forward_op, awq, dtype, x, xb, y, yb, rows);
+  if (rows && (!x || !y)) return oftawq__fail(awq->ctx, OFTAWQ_E_INVALID_ARGUMENT, "NULL x or y");
+  return oftawq__awq_run(awq, forward_op, awq, dtype, 1, x, y, NULL, NULL, rows, 0, NULL, NULL);
 }
 
 oftawq_status oftawq_awq_get_shape(const oftawq_awq *awq, int *K, int *N, int *G, int *has_bias)

@@ -2,6 +2,7 @@
 #ifndef OFTAWQ_AWQ_H
 #define OFTAWQ_AWQ_H
 
+#include "buffer.h"
 #include "internal.h"
 
 /* How one call runs: the path and its kernel's launch parameters (tuned per shape class). */
@@ -36,8 +37,11 @@ oftawq_status oftawq__awq_enqueue_plan(oftawq_awq *awq, oftawq_dtype dtype, cl_m
 /* Enqueues y = x . W + bias (rows x K in, rows x N out) on the path for `rows`. */
 oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
                                   cl_uint n_wait, const cl_event *wait, cl_event *done);
-/* Bytes of x and y for `rows` rows (overflow-checked). */
-oftawq_status oftawq__awq_io_bytes(oftawq_awq *awq, oftawq_dtype dtype, size_t rows, size_t *xb, size_t *yb);
+/* Runs `op` (the base layer's or a layer's forward) on host arrays x, y (on_host) or on the device
+ * buffers dx, dy, with the size checks of a rows x K -> rows x N call. */
+oftawq_status oftawq__awq_run(oftawq_awq *awq, oftawq__device_op op, void *obj, oftawq_dtype dtype, int on_host,
+                              const void *x, void *y, cl_mem dx, cl_mem dy, size_t rows, cl_uint n_wait,
+                              const cl_event *wait, cl_event *done);
 /* The context a base layer belongs to. */
 oftawq_context *oftawq__awq_context(const oftawq_awq *awq);
 /* in_features of a base layer. */

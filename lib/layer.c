@@ -283,21 +283,16 @@ done:
 oftawq_status oftawq_layer_forward_cl(oftawq_layer *layer, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
                                       cl_uint n_wait, const cl_event *wait, cl_event *done)
 {
-  oftawq_status status;
-  size_t xb, yb;
   if (done) *done = NULL;
   if (!layer) return OFTAWQ_E_INVALID_ARGUMENT;
-  if ((status = oftawq__awq_io_bytes(layer->base, dtype, rows, &xb, &yb)) < 0) return status;
-  return oftawq__run_on_device(layer->ctx, forward_op, layer, dtype, x, xb, y, yb, rows, n_wait, wait, done);
+  return oftawq__awq_run(layer->base, forward_op, layer, dtype, 0, NULL, NULL, x, y, rows, n_wait, wait, done);
 }
 
 oftawq_status oftawq_layer_forward(oftawq_layer *layer, oftawq_dtype dtype, const void *x, void *y, size_t rows)
 {
-  oftawq_status status;
-  size_t xb, yb;
   if (!layer) return OFTAWQ_E_INVALID_ARGUMENT;
-  if ((status = oftawq__awq_io_bytes(layer->base, dtype, rows, &xb, &yb)) < 0) return status;
-  return oftawq__run_on_host(layer->ctx, forward_op, layer, dtype, x, xb, y, yb, rows);
+  if (rows && (!x || !y)) return oftawq__fail(layer->ctx, OFTAWQ_E_INVALID_ARGUMENT, "NULL x or y");
+  return oftawq__awq_run(layer->base, forward_op, layer, dtype, 1, x, y, NULL, NULL, rows, 0, NULL, NULL);
 }
 
 typedef struct mixed_args {
@@ -336,11 +331,10 @@ static oftawq_status mixed_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y,
 oftawq_status oftawq_layer_forward_mixed(oftawq_layer *layer, oftawq_dtype dtype, const void *x, void *y, size_t rows,
                                          const int *adapter_index)
 {
-  oftawq_status status;
   mixed_args m;
-  size_t xb, yb, r;
+  size_t r;
   if (!layer) return OFTAWQ_E_INVALID_ARGUMENT;
-  if ((status = oftawq__awq_io_bytes(layer->base, dtype, rows, &xb, &yb)) < 0) return status;
+  if (rows && (!x || !y)) return oftawq__fail(layer->ctx, OFTAWQ_E_INVALID_ARGUMENT, "NULL x or y");
   if (rows && !adapter_index) return oftawq__fail(layer->ctx, OFTAWQ_E_INVALID_ARGUMENT, "NULL adapter_index");
   for (r = 0; r < rows; r++)
     if (adapter_index[r] < -1 || adapter_index[r] >= (int)layer->n_adapters)
@@ -349,7 +343,7 @@ oftawq_status oftawq_layer_forward_mixed(oftawq_layer *layer, oftawq_dtype dtype
                           layer->n_adapters - 1);
   m.layer = layer;
   m.index = adapter_index;
-  return oftawq__run_on_host(layer->ctx, mixed_op, &m, dtype, x, xb, y, yb, rows);
+  return oftawq__awq_run(layer->base, mixed_op, &m, dtype, 1, x, y, NULL, NULL, rows, 0, NULL, NULL);
 }
 
 /* Appends to a bounded buffer, counting the full length. */

@@ -238,6 +238,16 @@ START_TEST(defaults_for_cpu_and_gpu)
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   oftawq__awq_default_plan(&fake, 1024, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_DENSE);
+  /* the measured PoCL row comes first in the chain */
+  strcpy(fake.info.platform_name, "Portable Computing Language");
+  oftawq__awq_default_plan(&fake, 1, &p);
+  ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
+  oftawq__awq_default_plan(&fake, 16, &p);
+  ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMM);
+  ck_assert_int_eq(p.grows, 2);
+  ck_assert_int_eq(p.grgroups, 1);
+  oftawq__awq_default_plan(&fake, 100000, &p);
+  ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMM);
   ck_assert_int_eq(oftawq__m_bucket(1), 0);
   ck_assert_int_eq(oftawq__m_bucket(2), 1);
   ck_assert_int_eq(oftawq__m_bucket(8), 1);
