@@ -576,7 +576,8 @@ typedef struct oftawq_bench_options {
   uint64_t seed;                 /* synthetic data (default 1) */
   int paths;                     /* non-zero: also time each AWQ path forced (awq_gemv, awq_gemm, awq_dense)
                                   * and the layer with the rotation fused or separate (oft_awq_fused,
-                                  * oft_awq_separate; fusion applies to the GEMV path) */
+                                  * oft_awq_separate; fusion applies to the GEMV path), and the exact R built
+                                  * on either side (cayley_exact_host, cayley_exact_device) */
 } oftawq_bench_options;
 
 OFTAWQ_API void oftawq_bench_options_init(oftawq_bench_options *options);
@@ -587,7 +588,8 @@ typedef struct oftawq_bench_result {
   size_t size;                   /* sizeof(oftawq_bench_result), set by the library */
   char impl[OFTAWQ_BENCH_IMPL_NAME]; /* copy, awq, oft_awq, oft_awq_recompute, rotate, cayley_neumann,
                                       * cayley_exact, clblast_f32, clblast_f16; with `paths`: awq_gemv,
-                                      * awq_gemm, awq_dense, oft_awq_fused, oft_awq_separate */
+                                      * awq_gemm, awq_dense, oft_awq_fused, oft_awq_separate,
+                                      * cayley_exact_host, cayley_exact_device */
   int K, N, M, G, block_size;
   int runs;
   double median_s, min_s;        /* host clock from the first enqueue to clFinish, per call */
@@ -781,8 +783,9 @@ typedef struct oftawq_kernel_params {
 OFTAWQ_API void oftawq_kernel_params_init(oftawq_kernel_params *params);
 
 /*! oftawq_query_params() :
- *  The parameters `kernel` ("awq" for the base layer K x N with group G, or
- *  "oft_rotate" for block size b) will use for `rows` rows on this context. */
+ *  The parameters `kernel` ("awq" for the base layer K x N with group G,
+ *  "oft_rotate" for block size b, "oft_cayley" for building R of block size b)
+ *  will use for `rows` rows on this context. */
 OFTAWQ_API oftawq_status oftawq_query_params(const oftawq_context *ctx, const char *kernel, int K, int N, int G,
                                              int block_size, size_t rows, oftawq_kernel_params *params);
 

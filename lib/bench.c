@@ -155,6 +155,19 @@ static oftawq_status run_neumann(bench *b)
   return status < 0 ? status : oftawq_oft_prepare(oft);
 }
 
+/* The exact R on one side, forced (then back to the default side). */
+static oftawq_status run_exact_on(bench *b, int device)
+{
+  oftawq_status status;
+  oftawq__oft_set_exact_on_device(b->exact, device);
+  status = oftawq_oft_prepare(b->exact);
+  oftawq__oft_set_exact_on_device(b->exact, -1);
+  return status;
+}
+
+static oftawq_status run_exact_host(bench *b) { return run_exact_on(b, 0); }
+static oftawq_status run_exact_device(bench *b) { return run_exact_on(b, 1); }
+
 static oftawq_status run_exact(bench *b)
 {
   oftawq_status status = oftawq_oft_set_weights(b->exact, b->w_exact, b->s.n_oft);
@@ -284,51 +297,8 @@ static oftawq_status check_rotate(bench *b)
   return status;
 }
 
-/* R of `oft` against the reference Cayley of its (projected) weights, block by block. */
-static oftawq_status check_cayley(bench *b, oftawq_oft *oft, const char *impl)
-{
-  oftawq_oft_shape s;
-  oftawq_oft_config c;
-  size_t nr, bb, i;
-  int blk;
-  float *R, *Rw, *w;
-  double *Rd;
-  oftawq_status status = OFTAWQ_OK;
-  oftawq_oft_shape_init(&s);
-  oftawq_oft_config_init(&c);
-  oftawq_oft_get_shape(oft, &s);
-  oftawq_oft_get_config(oft, &c);
-  bb = (size_t)s.block_size * s.block_size;
-  nr = (size_t)s.weight_rows * bb;
-  R = malloc(nr * 4);
-  Rw = malloc(nr * 4);
-  Rd = malloc(bb * sizeof *Rd);
-  w = malloc((b->s.n_oft ? b->s.n_oft : 1) * 4);
-  if (!R || !Rw || !Rd || !w) {
-    status = oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-    goto done;
-  }
-  if ((status = oftawq_oft_get_rotation(oft, R, nr)) < 0 || (status = oftawq_oft_get_weights(oft, w, b->s.n_oft)) < 0)
-    goto done;
-  for (blk = 0; blk < s.weight_rows; blk++) {
-    const float *wb = w + (size_t)blk * s.n_elements;
-    if (c.use_cayley_neumann)
-      oftawq__ref_cayley_neumann(wb, s.block_size, c.num_cayley_neumann_terms, s.legacy_neumann, Rd);
-    else
-      oftawq__ref_cayley_exact(wb, s.block_size, Rd);
-    for (i = 0; i < bb; i++) Rw[(size_t)blk * bb + i] = (float)Rd[i];
-  }
-  status = oftawq__synthetic_compare(b->ctx, impl, R, Rw, nr);
-done:
-  free(R);
-  free(Rw);
-  free(Rd);
-  free(w);
-  return status;
-}
-
-static oftawq_status check_neumann(bench *b) { return check_cayley(b, adapter(b), "cayley_neumann"); }
-static oftawq_status check_exact(bench *b) { return check_cayley(b, b->exact, "cayley_exact"); }
+static oftawq_status check_neumann(bench *b) { return oftawq__synthetic_check_rotation(adapter(b), "cayley_neumann"); }
+static oftawq_status check_exact(bench *b) { return oftawq__synthetic_check_rotation(b->exact, "cayley_exact"); }
 
 typedef struct impl {
   const char *name;
@@ -410,7 +380,7 @@ static void workload(const bench *b, const char *name, double *bytes, double *fl
     *bytes = packed + act + rot_bytes + w_bytes, *flops = 2 * M * K * N + rot_flops + neumann;
   else if (!strcmp(name, "rotate")) *bytes = rot_bytes, *flops = rot_flops;
   else if (!strcmp(name, "cayley_neumann")) *bytes = w_bytes, *flops = neumann;
-  else if (!strcmp(name, "cayley_exact")) *bytes = w_bytes, *flops = exact;
+  else if (!strncmp(name, "cayley_exact", 12)) *bytes = w_bytes, *flops = exact;
   else if (!strcmp(name, "clblast_f32")) *bytes = K * N * 4 + act, *flops = 2 * M * K * N;
   else if (!strcmp(name, "clblast_f16")) *bytes = K * N * 2 + act / 2, *flops = 2 * M * K * N;
 }
@@ -419,7 +389,7 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
                                  oftawq_bench_result *results, size_t capacity, size_t *count,
                                  void (*progress)(void *user, const char *impl), void *user)
 {
-  impl impls[14];
+  impl impls[16];
   size_t n_impl = 0, i;
   bench b;
   oftawq_status status;
@@ -450,6 +420,10 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
   impls[n_impl++] = (impl){"rotate", run_rotate, check_rotate};
   impls[n_impl++] = (impl){"cayley_neumann", run_neumann, check_neumann};
   impls[n_impl++] = (impl){"cayley_exact", run_exact, check_exact};
+  if (b.o.paths) {
+    impls[n_impl++] = (impl){"cayley_exact_host", run_exact_host, check_exact};
+    impls[n_impl++] = (impl){"cayley_exact_device", run_exact_device, check_exact};
+  }
 #ifdef OFTAWQ_HAVE_CLBLAST
   impls[n_impl++] = (impl){"clblast_f32", run_clblast_f32, check_clblast_f32};
   if (ctx->info.has_fp16) impls[n_impl++] = (impl){"clblast_f16", run_clblast_f16, check_clblast_f16};

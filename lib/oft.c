@@ -335,7 +335,7 @@ static oftawq_status device_skew(oftawq_oft *oft, cl_uint two_q, cl_mem *w, cl_m
   cl_int err = CL_SUCCESS;
   char opts[96];
   *w = *Q = NULL;
-  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_TILE=%d", b, POWER_TILE);
+  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d", b);
   if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_skew", &skew)) < 0) return status;
   *w = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
                       (oft->weight_count ? oft->weight_count : 1) * sizeof(float), oft->weights, &err);
@@ -359,7 +359,9 @@ static oftawq_status build_exact_device(oftawq_oft *oft)
   oftawq_status status;
   cl_int err = CL_SUCCESS;
   char opts[96];
-  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_TILE=%d -DOFT_GJ_WG=%d", b, POWER_TILE, EXACT_WG);
+  int tile = POWER_TILE, wg = EXACT_WG;
+  oftawq__tune_cayley(ctx, b, &tile, &wg);
+  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_GJ_WG=%d", b, wg);
   OFTAWQ__CHECK(oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_cayley_exact", &gj));
   OFTAWQ__CHECK(device_skew(oft, 0, &w, &Q));
   if (!(A = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err))) {
@@ -371,7 +373,7 @@ static oftawq_status build_exact_device(oftawq_oft *oft)
     status = oftawq__cl_fail(ctx, err, "setting oft_cayley_exact arguments");
     goto fail;
   }
-  g[0] = l[0] = EXACT_WG;
+  g[0] = l[0] = (size_t)wg;
   g[1] = (size_t)rows;
   l[1] = 1;
   OFTAWQ__CHECK(oftawq__enqueue(ctx, gj, "oft_cayley_exact", 2, g, l, 0, NULL, NULL));
@@ -407,11 +409,14 @@ static oftawq_status build_neumann(oftawq_oft *oft)
   oftawq_status status = OFTAWQ_OK;
   cl_int err = CL_SUCCESS;
   char opts[96];
-  size_t g[3], l[3] = {POWER_TILE, POWER_TILE, 1};
-  int k, cur = 0, steps;
+  size_t g[3], l[3];
+  int k, cur = 0, steps, tile = POWER_TILE, wg = EXACT_WG;
   const cl_mem *a;
 
-  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_TILE=%d", b, POWER_TILE);
+  oftawq__tune_cayley(ctx, b, &tile, &wg);
+  l[0] = l[1] = (size_t)tile;
+  l[2] = 1;
+  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_TILE=%d", b, tile);
   OFTAWQ__CHECK(oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_power_step", &step));
   OFTAWQ__CHECK(device_skew(oft, n > 1, &w, &Q));
 
@@ -494,6 +499,8 @@ oftawq_status oftawq_oft_get_rotation(oftawq_oft *oft, float *R, size_t count)
 }
 
 int oftawq__oft_default_rotate_wg(void) { return ROTATE_WG; }
+int oftawq__oft_default_cayley_tile(void) { return POWER_TILE; }
+int oftawq__oft_default_exact_wg(void) { return EXACT_WG; }
 
 static int rotate_vec(int b) { return b % 4 == 0 ? 4 : b % 2 == 0 ? 2 : 1; }
 
@@ -553,3 +560,5 @@ oftawq_status oftawq_oft_rotate(oftawq_oft *oft, oftawq_dtype dtype, const void 
     return status;
   return oftawq__run_on_host(oft->ctx, rotate_op, oft, dtype, x, bytes, y, bytes, rows);
 }
+
+oftawq_context *oftawq__oft_context(const oftawq_oft *oft) { return oft->ctx; }

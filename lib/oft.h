@@ -18,7 +18,13 @@ oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl
 /* Exact Cayley: -1 the default, 0 on the host (LU in double), 1 on the device (Gauss-Jordan, fp32). */
 void oftawq__oft_set_exact_on_device(oftawq_oft *oft, int mode);
 
+/* The context an adapter belongs to. */
+oftawq_context *oftawq__oft_context(const oftawq_oft *oft);
+
 /* The rotation's work-group size when the device is not tuned. */
 int oftawq__oft_default_rotate_wg(void);
+/* The R build's parameters when the device is not tuned. */
+int oftawq__oft_default_cayley_tile(void);
+int oftawq__oft_default_exact_wg(void);
 
 #endif /* OFTAWQ_OFT_H */

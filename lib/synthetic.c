@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "oft.h"
 #include "ref.h"
 #include "synthetic.h"
 
@@ -201,3 +202,45 @@ oftawq_status oftawq__synthetic_check_output(const oftawq__synthetic *s, const c
   free(want);
   return status;
 }
+
+/* An adapter's R (from the device) against the reference Cayley of its weights, in double. */
+oftawq_status oftawq__synthetic_check_rotation(oftawq_oft *oft, const char *what)
+{
+  oftawq_oft_shape sh;
+  oftawq_oft_config c;
+  size_t bb, nr, nw, i;
+  float *R, *want, *w;
+  double *Rd;
+  int blk;
+  oftawq_status status = OFTAWQ_OK;
+  oftawq_oft_shape_init(&sh);
+  oftawq_oft_config_init(&c);
+  oftawq_oft_get_shape(oft, &sh);
+  oftawq_oft_get_config(oft, &c);
+  bb = (size_t)sh.block_size * sh.block_size;
+  nr = (size_t)sh.weight_rows * bb;
+  nw = (size_t)sh.weight_rows * sh.n_elements;
+  R = malloc(nr * 4);
+  want = malloc(nr * 4);
+  w = malloc((nw ? nw : 1) * 4);
+  Rd = malloc(bb * sizeof *Rd);
+  if (!R || !want || !w || !Rd) status = oftawq__fail(oftawq__oft_context(oft), OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  if (status == OFTAWQ_OK && (status = oftawq_oft_get_rotation(oft, R, nr)) == OFTAWQ_OK &&
+      (status = oftawq_oft_get_weights(oft, w, nw)) == OFTAWQ_OK) {
+    for (blk = 0; blk < sh.weight_rows; blk++) {
+      const float *wb = w + (size_t)blk * sh.n_elements;
+      if (c.use_cayley_neumann)
+        oftawq__ref_cayley_neumann(wb, sh.block_size, c.num_cayley_neumann_terms, sh.legacy_neumann, Rd);
+      else
+        oftawq__ref_cayley_exact(wb, sh.block_size, Rd);
+      for (i = 0; i < bb; i++) want[(size_t)blk * bb + i] = (float)Rd[i];
+    }
+    status = oftawq__synthetic_compare(oftawq__oft_context(oft), what, R, want, nr);
+  }
+  free(R);
+  free(want);
+  free(w);
+  free(Rd);
+  return status;
+}
+

@@ -36,6 +36,8 @@ oftawq_status oftawq__synthetic_check_output(const oftawq__synthetic *s, const c
 /* `got` against `want`, elementwise, relative to the RMS of `want`; a detail naming `what` on failure. */
 oftawq_status oftawq__synthetic_compare(oftawq_context *ctx, const char *what, const float *got, const float *want,
                                         size_t n);
+/* An adapter's R (from the device) against the reference Cayley of its weights, in double. */
+oftawq_status oftawq__synthetic_check_rotation(oftawq_oft *oft, const char *what);
 double oftawq__now(void);
 
 #endif /* OFTAWQ_SYNTHETIC_H */

@@ -21,6 +21,8 @@
 /* Fusion must win clearly: the best of this many alternated measurements, by this factor. */
 #define FUSION_ROUNDS 3
 #define FUSION_MARGIN 0.95
+/* What a first dense (CLBlast) candidate may cost: CLBlast compiles its GEMM program then (~10 s on PoCL). */
+#define DENSE_COLD_S 15.0
 /* Rows the search uses for each M bucket. */
 static const int bucket_rows[OFTAWQ__M_BUCKETS] = {1, 8, 64, 256, 512};
 static const char *const path_names[] = {"auto", "gemv", "gemm", "dense"};
@@ -294,6 +296,20 @@ void oftawq__tune_awq_plan(const oftawq_context *ctx, int K, int N, int G, size_
   if ((v = lookup(ctx, key)) != NULL && plan_parse(v, plan)) plan->tuned = 1;
 }
 
+static void cayley_key(char *buf, size_t cap, int b) { snprintf(buf, cap, "cayley b%d", b); }
+
+void oftawq__tune_cayley(const oftawq_context *ctx, int b, int *tile, int *gj_wg)
+{
+  char key[32];
+  const char *v;
+  int t, w;
+  cayley_key(key, sizeof key, b);
+  if ((v = lookup(ctx, key)) != NULL && sscanf(v, "tile=%d gjwg=%d", &t, &w) == 2 && t > 0 && w > 0) {
+    *tile = t;
+    *gj_wg = w;
+  }
+}
+
 int oftawq__tune_rotate_wg(const oftawq_context *ctx, int b, size_t rows, int fallback)
 {
   char key[64];
@@ -311,6 +327,7 @@ typedef struct tuner {
   oftawq_tune_options o;
   oftawq_tune_report r;
   double start, deadline, last;    /* last: what the latest candidate cost, to stop before the budget ends */
+  int dense_warm;                  /* a dense candidate ran already (CLBlast has compiled) */
 } tuner;
 
 static int time_left(const tuner *t) { return oftawq__now() + t->last <= t->deadline; }
@@ -322,12 +339,13 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* What one candidate runs: the base layer on a plan, the rotation, or the layer (rotation + base, or fused). */
-typedef enum job_kind { JOB_BASE, JOB_ROTATE, JOB_LAYER, JOB_FUSED } job_kind;
+typedef enum job_kind { JOB_BASE, JOB_ROTATE, JOB_LAYER, JOB_FUSED, JOB_CAYLEY } job_kind;
 
 typedef struct job {
   job_kind kind;
   oftawq__synthetic *s;
   const oftawq__awq_plan *plan;
+  oftawq_oft *oft;                /* JOB_CAYLEY: the adapter whose R is rebuilt */
 } job;
 
 static oftawq_oft *synthetic_adapter(const oftawq__synthetic *s)
@@ -351,6 +369,9 @@ static oftawq_status run_job(const job *j)
     if ((status = oftawq__oft_enqueue_rotate(oft, OFTAWQ_F32, s->dx, s->dxr, (size_t)s->M, NULL, 0, 0, NULL, NULL)) < 0)
       return status;
     return oftawq__awq_enqueue_plan(base, OFTAWQ_F32, s->dxr, s->dy, (size_t)s->M, j->plan, NULL, 0, NULL, NULL);
+  case JOB_CAYLEY:
+    if ((status = oftawq_oft_set_weights(j->oft, s->w_oft, s->n_oft)) < 0) return status;
+    return oftawq_oft_prepare(j->oft);
   case JOB_FUSED:
     if ((status = oftawq__oft_rotation_buffer(oft, &f.R)) < 0) return status;
     f.block_size = s->block_size;
@@ -368,6 +389,10 @@ static oftawq_status check_job(const job *j)
   float *got = malloc(OFTAWQ__CHECKED_ROWS * cols * 4), *want = NULL;
   oftawq_status status;
   if (!got) return OFTAWQ_E_OUT_OF_MEMORY;
+  if (j->kind == JOB_CAYLEY) {
+    free(got);
+    return oftawq__synthetic_check_rotation(j->oft, "R candidate");
+  }
   if ((status = oftawq__synthetic_read_rows(s, j->kind == JOB_ROTATE ? s->dxr : s->dy, cols, got)) == OFTAWQ_OK) {
     if (j->kind == JOB_BASE)
       status = oftawq__synthetic_check_output(s, "candidate", NULL, 1, got);
@@ -470,9 +495,14 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, int bucket, double
   char key[96], value[192];
   n = awq_candidates(t, s->M, s->G < 64 ? s->G : 64, cand);
   best = cand[0];
-  for (i = 0; i < n && (i == 0 || (time_left(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline))); i++) {
+  for (i = 0; i < n && time_left(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline); i++) {
     job j;
     double d;
+    if (cand[i].path == OFTAWQ_AWQ_DENSE && !t->dense_warm) {
+      if (t->deadline - oftawq__now() < DENSE_COLD_S) continue; /* its first run could overrun the budget */
+      t->dense_warm = 1;
+    }
+    memset(&j, 0, sizeof j);
     j.kind = JOB_BASE;
     j.s = s;
     j.plan = &cand[i];
@@ -490,13 +520,16 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, int bucket, double
     /* Fusing the rotation into the GEMV is kept only where it measures faster than rotation + GEMV. */
     job sep, fused;
     double d_sep, d_fused;
+    memset(&sep, 0, sizeof sep);
+    memset(&fused, 0, sizeof fused);
     sep.kind = JOB_LAYER;
     fused.kind = JOB_FUSED;
     sep.s = fused.s = s;
     sep.plan = fused.plan = &best;
     int round;
     d_sep = d_fused = -1;
-    for (round = 0; round < FUSION_ROUNDS && time_left(t); round++) { /* alternated: both see the same drift */
+    for (round = 0; round < FUSION_ROUNDS && time_left(t) && (round == 0 || oftawq__now() + 2 * t->last <= unit_deadline);
+         round++) { /* alternated: both see the same drift */
       double a = try_job(t, &sep), b = time_left(t) ? try_job(t, &fused) : -1;
       if (a > 0 && (d_sep < 0 || a < d_sep)) d_sep = a;
       if (b > 0 && (d_fused < 0 || b < d_fused)) d_fused = b;
@@ -519,10 +552,11 @@ static oftawq_status tune_rotate(tuner *t, oftawq__synthetic *s, double unit_dea
   char key[64], value[32];
   oftawq_status status = OFTAWQ_OK;
   rotate_key(key, sizeof key, s->block_size, (size_t)s->M);
-  for (i = 0; i < 5 && (i == 0 || (time_left(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline))); i++) {
+  for (i = 0; i < 5 && time_left(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline); i++) {
     job j;
     double d;
     if ((size_t)wgs[i] > t->ctx->info.max_work_group_size) continue;
+    memset(&j, 0, sizeof j);
     /* the candidate is in the database while it is measured, so the adapter builds it */
     snprintf(value, sizeof value, "wg=%d", wgs[i]);
     if ((status = set_entry(t->ctx->tuning, key, value)) < 0) break;
@@ -553,6 +587,62 @@ static oftawq_status tune_rotate(tuner *t, oftawq__synthetic *s, double unit_dea
   return status < 0 ? oftawq__fail(t->ctx, status, "out of memory") : OFTAWQ_OK;
 }
 
+/* The R build: the Neumann products' tile on the synthetic adapter, the Gauss-Jordan work-group on an exact one. */
+static oftawq_status tune_cayley(tuner *t, oftawq__synthetic *s)
+{
+  static const int tiles[] = {8, 4, 16}, wgs[] = {64, 32, 128};
+  oftawq_oft *neumann = synthetic_adapter(s), *exact = NULL;
+  oftawq_oft_config c;
+  char key[32], value[48];
+  int best_tile = 0, best_wg = 0, i, timed_t = 0, timed_w = 0;
+  double bt = -1, bw = -1;
+  oftawq_status status;
+  oftawq_oft_config_init(&c);
+  c.oft_block_size = s->block_size;
+  c.use_cayley_neumann = 0;
+  if ((status = oftawq_oft_create(t->ctx, &c, s->K, s->w_oft, s->n_oft, &exact)) < 0) return status;
+  oftawq__oft_set_exact_on_device(exact, 1);
+  cayley_key(key, sizeof key, s->block_size);
+  for (i = 0; i < 3 && time_left(t); i++) {
+    job j;
+    double d;
+    /* each candidate is in the database while it is measured, so the adapters build with it */
+    snprintf(value, sizeof value, "tile=%d gjwg=%d", tiles[i], wgs[i]);
+    if ((size_t)(tiles[i] * tiles[i]) > t->ctx->info.max_work_group_size || (size_t)wgs[i] > t->ctx->info.max_work_group_size ||
+        (status = set_entry(t->ctx->tuning, key, value)) < 0)
+      continue;
+    memset(&j, 0, sizeof j);
+    j.kind = JOB_CAYLEY;
+    j.s = s;
+    j.oft = neumann;
+    if ((d = try_job(t, &j)) >= 0) {
+      timed_t++;
+      if (bt < 0 || d < bt) bt = d, best_tile = tiles[i];
+    }
+    j.oft = exact;
+    if (time_left(t) && (d = try_job(t, &j)) >= 0) {
+      timed_w++;
+      if (bw < 0 || d < bw) bw = d, best_wg = wgs[i];
+    }
+  }
+  oftawq_oft_destroy(exact);
+  if (status < 0) return oftawq__fail(t->ctx, status, "out of memory");
+  if (timed_t >= 2 && timed_w >= 2) {
+    snprintf(value, sizeof value, "tile=%d gjwg=%d", best_tile, best_wg);
+    t->r.classes_tuned++;
+    return set_entry(t->ctx->tuning, key, value) < 0 ? oftawq__fail(t->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory")
+                                                     : OFTAWQ_OK;
+  }
+  for (i = 0; i < (int)t->ctx->tuning->n; i++) /* not compared: no entry */
+    if (!strcmp(t->ctx->tuning->e[i].key, key)) {
+      free(t->ctx->tuning->e[i].key);
+      free(t->ctx->tuning->e[i].value);
+      t->ctx->tuning->e[i] = t->ctx->tuning->e[--t->ctx->tuning->n];
+      break;
+    }
+  return OFTAWQ_OK;
+}
+
 void oftawq_tune_options_init(oftawq_tune_options *o)
 {
   if (!o) return;
@@ -574,7 +664,7 @@ oftawq_status oftawq_tune_shape(oftawq_context *ctx, int K, int N, int G, int bl
 {
   tuner t;
   oftawq_status status = OFTAWQ_OK;
-  int bucket, units = 2 * OFTAWQ__M_BUCKETS, unit = 0;
+  int bucket, units = 2 * OFTAWQ__M_BUCKETS + 1, unit = 0;
   if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
   if (!ctx->tuning) return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "no tuning database (out of memory)");
   memset(&t, 0, sizeof t);
@@ -597,6 +687,11 @@ oftawq_status oftawq_tune_shape(oftawq_context *ctx, int K, int N, int G, int bl
     char what[96];
     if ((status = oftawq__synthetic_create(ctx, K, N, bucket_rows[bucket], G, block_size, 7 + (uint64_t)bucket, &s)) < 0)
       break;
+    if (status == OFTAWQ_OK && bucket == 0 && time_left(&t)) { /* R does not depend on M: once, first (cheap) */
+      if (t.o.progress) t.o.progress(t.o.user, (oftawq__now() - t.start) / t.o.budget_s, "R build");
+      status = tune_cayley(&t, &s);
+      unit++;
+    }
     snprintf(what, sizeof what, "awq %dx%d M=%d", K, N, bucket_rows[bucket]);
     if (t.o.progress) t.o.progress(t.o.user, (oftawq__now() - t.start) / t.o.budget_s, what);
     share = (t.deadline - oftawq__now()) / (units - unit);
@@ -648,6 +743,15 @@ oftawq_status oftawq_query_params(const oftawq_context *ctx, const char *kernel,
     oftawq__tune_awq_plan(ctx, K, N, G == -1 ? K : G, rows, &plan);
     plan_text(&plan, p->description, sizeof p->description);
     p->tuned = plan.tuned;
+  } else if (!strcmp(kernel, "oft_cayley")) {
+    int tile = 0, wg = 0;
+    oftawq__tune_cayley(ctx, block_size, &tile, &wg);
+    p->tuned = tile != 0;
+    if (p->tuned)
+      snprintf(p->description, sizeof p->description, "tile=%d gjwg=%d", tile, wg);
+    else
+      snprintf(p->description, sizeof p->description, "tile=%d gjwg=%d", oftawq__oft_default_cayley_tile(),
+               oftawq__oft_default_exact_wg());
   } else if (!strcmp(kernel, "oft_rotate")) {
     int wg = oftawq__tune_rotate_wg(ctx, block_size, rows, 0);
     p->tuned = wg != 0;

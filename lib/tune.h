@@ -16,6 +16,9 @@ void oftawq__tune_free(oftawq_context *ctx);
 
 /* Overwrites `plan` with the tuned one for this shape class, if the database has it. */
 void oftawq__tune_awq_plan(const oftawq_context *ctx, int K, int N, int G, size_t rows, oftawq__awq_plan *plan);
+/* The tuned R-build parameters for block size b: the Neumann products' tile and the Gauss-Jordan
+ * work-group size; each left as it is when not tuned. */
+void oftawq__tune_cayley(const oftawq_context *ctx, int b, int *tile, int *gj_wg);
 /* The tuned rotation work-group size for block size b and `rows`, or `fallback`. */
 int oftawq__tune_rotate_wg(const oftawq_context *ctx, int b, size_t rows, int fallback);
 

@@ -59,6 +59,7 @@ START_TEST(database_round_trip_and_next_context_uses_it)
   char da[192], db[192];
   size_t i;
   ck_assert_int_eq(tuned(a, "awq", 1, NULL), 0);
+  ck_assert_int_eq(tuned(a, "oft_cayley", 1, NULL), 0);
   r = tune(a, 10, 0);
   ck_assert_uint_gt(r.classes_tuned, 0);
   ck_assert_uint_gt(oftawq_tune_count(a), 0);
@@ -74,6 +75,8 @@ START_TEST(database_round_trip_and_next_context_uses_it)
   ck_assert_int_eq(tuned(b, "awq", 1, db), 1);
   ck_assert_str_eq(da, db);
   ck_assert_int_eq(tuned(b, "oft_rotate", 1, NULL), 1);
+  ck_assert_int_eq(tuned(b, "oft_cayley", 1, NULL), 1);
+  ck_assert_int_eq(tuned(a, "oft_cayley", 1, NULL), 1);
   /* a layer of that shape class runs on the tuned plan, and correctly */
   {
     oftawq_awq_tensors t;

@@ -52,8 +52,9 @@ static const char usage_bench[] =
   "  --group G       AWQ group size (default 128)\n"
   "  --block B       OFT block size (default 32)\n"
   "  --runs N        timed runs per point (default 5)\n"
-  "  --paths         also time each AWQ path forced (awq_gemv, awq_gemm, awq_dense) and the\n"
-  "                  layer with the rotation fused into the GEMV or separate\n"
+  "  --paths         also time each AWQ path forced (awq_gemv, awq_gemm, awq_dense), the\n"
+  "                  layer with the rotation fused into the GEMV or separate, and the exact\n"
+  "                  R built on the host or the device\n"
   "  --json FILE     also write the results as JSON\n"
   "  --device SPEC   cpu, gpu, P:D or a device-name substring (default: $OFTAWQ_DEVICE)\n";
 
