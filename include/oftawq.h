@@ -576,8 +576,9 @@ typedef struct oftawq_bench_options {
   uint64_t seed;                 /* synthetic data (default 1) */
   int paths;                     /* non-zero: also time each AWQ path forced (awq_gemv, awq_gemm, awq_dense)
                                   * and the layer with the rotation fused or separate (oft_awq_fused,
-                                  * oft_awq_separate; fusion applies to the GEMV path), and the exact R built
-                                  * on either side (cayley_exact_host, cayley_exact_device) */
+                                  * oft_awq_separate; fusion applies to the GEMV path), the layer with three
+                                  * active adapters (oft_awq_3), and the exact R built on either side
+                                  * (cayley_exact_host, cayley_exact_device) */
 } oftawq_bench_options;
 
 OFTAWQ_API void oftawq_bench_options_init(oftawq_bench_options *options);
@@ -588,7 +589,7 @@ typedef struct oftawq_bench_result {
   size_t size;                   /* sizeof(oftawq_bench_result), set by the library */
   char impl[OFTAWQ_BENCH_IMPL_NAME]; /* copy, awq, oft_awq, oft_awq_recompute, rotate, cayley_neumann,
                                       * cayley_exact, clblast_f32, clblast_f16; with `paths`: awq_gemv,
-                                      * awq_gemm, awq_dense, oft_awq_fused, oft_awq_separate,
+                                      * awq_gemm, awq_dense, oft_awq_fused, oft_awq_separate, oft_awq_3,
                                       * cayley_exact_host, cayley_exact_device */
   int K, N, M, G, block_size;
   int runs;

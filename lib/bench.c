@@ -80,6 +80,9 @@ static oftawq_status bench_setup(bench *b)
   memcpy(b->w_exact, b->s.w_oft, b->s.n_oft * 4);
   oftawq_oft_config_init(&c);
   c.oft_block_size = o->block_size;
+  if (o->paths && ((status = oftawq_layer_add_adapter(b->s.layer, "bench2", &c, b->s.w_oft, b->s.n_oft)) < 0 ||
+                   (status = oftawq_layer_add_adapter(b->s.layer, "bench3", &c, b->s.w_oft, b->s.n_oft)) < 0))
+    return status;
   c.use_cayley_neumann = 0;
   if ((status = oftawq_oft_create(b->ctx, &c, o->K, b->w_exact, b->s.n_oft, &b->exact)) < 0) return status;
   b->dqw = device_buffer(b, (size_t)o->K * o->N / 2, b->s.qw, &status);
@@ -129,6 +132,18 @@ static oftawq_status run_fusion(bench *b, int mode)
 
 static oftawq_status run_fused(bench *b) { return run_fusion(b, 1); }
 static oftawq_status run_separate(bench *b) { return run_fusion(b, 0); }
+
+/* The layer with three active adapters (the bench adapter's weights under two more names), then one again. */
+static oftawq_status run_three(bench *b)
+{
+  static const char *const three[] = {OFTAWQ__SYNTHETIC_ADAPTER, "bench2", "bench3"};
+  oftawq_status status;
+  if ((status = oftawq_layer_set_active(b->s.layer, three, 3)) < 0) return status;
+  status = oftawq_layer_forward_cl(b->s.layer, OFTAWQ_F32, b->s.dx, b->s.dy, (size_t)b->o.M, 0, NULL, NULL);
+  oftawq_layer_set_active(b->s.layer, three, 1);
+  return status;
+}
+
 
 static oftawq_status run_oft_awq(bench *b)
 {
@@ -247,7 +262,7 @@ static oftawq_status check_copy(bench *b)
 }
 
 /* Output rows (fp32 y, or the fp16 one of the half peer) vs the reference layer on x rotated by `oft`. */
-static oftawq_status check_matmul(bench *b, const char *impl, oftawq_oft *oft, int with_bias, int half)
+static oftawq_status check_matmul(bench *b, const char *impl, oftawq_oft *oft, int times, int with_bias, int half)
 {
   size_t N = (size_t)b->o.N, last = (size_t)b->o.M - 1, i;
   float *got = malloc(OFTAWQ__CHECKED_ROWS * N * 4);
@@ -265,22 +280,25 @@ static oftawq_status check_matmul(bench *b, const char *impl, oftawq_oft *oft, i
   } else {
     status = oftawq__synthetic_read_rows(&b->s, b->s.dy, N, got);
   }
-  if (status == OFTAWQ_OK) status = oftawq__synthetic_check_output(&b->s, impl, oft, with_bias, got);
+  if (status == OFTAWQ_OK) status = oftawq__synthetic_check_output(&b->s, impl, oft, times, with_bias, got);
   free(got);
   free(h);
   return status;
 }
 
-static oftawq_status check_awq(bench *b) { return check_matmul(b, "awq", NULL, 1, 0); }
+static oftawq_status check_awq(bench *b) { return check_matmul(b, "awq", NULL, 0, 1, 0); }
+
+/* Three adapters with the same weights: the reference is x . R . R . R. */
+static oftawq_status check_three(bench *b) { return check_matmul(b, "oft_awq_3", adapter(b), 3, 1, 0); }
 
 static oftawq_status check_oft_awq(bench *b)
 {
-  return check_matmul(b, "oft_awq", adapter(b), 1, 0);
+  return check_matmul(b, "oft_awq", adapter(b), 1, 1, 0);
 }
 
 #ifdef OFTAWQ_HAVE_CLBLAST
-static oftawq_status check_clblast_f32(bench *b) { return check_matmul(b, "clblast_f32", NULL, 0, 0); }
-static oftawq_status check_clblast_f16(bench *b) { return check_matmul(b, "clblast_f16", NULL, 0, 1); }
+static oftawq_status check_clblast_f32(bench *b) { return check_matmul(b, "clblast_f32", NULL, 0, 0, 0); }
+static oftawq_status check_clblast_f16(bench *b) { return check_matmul(b, "clblast_f16", NULL, 0, 0, 1); }
 #endif
 
 static oftawq_status check_rotate(bench *b)
@@ -289,7 +307,7 @@ static oftawq_status check_rotate(bench *b)
   float *want = malloc(OFTAWQ__CHECKED_ROWS * K * 4), *got = malloc(OFTAWQ__CHECKED_ROWS * K * 4);
   oftawq_status status;
   if (!want || !got) status = oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-  else if ((status = oftawq__synthetic_reference_input(&b->s, adapter(b), want)) == OFTAWQ_OK &&
+  else if ((status = oftawq__synthetic_reference_input(&b->s, adapter(b), 1, want)) == OFTAWQ_OK &&
            (status = oftawq__synthetic_read_rows(&b->s, b->s.dxr, K, got)) == OFTAWQ_OK)
     status = oftawq__synthetic_compare(b->ctx, "rotate", got, want, OFTAWQ__CHECKED_ROWS * K);
   free(want);
@@ -389,7 +407,7 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
                                  oftawq_bench_result *results, size_t capacity, size_t *count,
                                  void (*progress)(void *user, const char *impl), void *user)
 {
-  impl impls[16];
+  impl impls[17];
   size_t n_impl = 0, i;
   bench b;
   oftawq_status status;
@@ -415,6 +433,7 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
   if (b.o.paths) {
     impls[n_impl++] = (impl){"oft_awq_fused", run_fused, check_oft_awq};
     impls[n_impl++] = (impl){"oft_awq_separate", run_separate, check_oft_awq};
+    impls[n_impl++] = (impl){"oft_awq_3", run_three, check_three};
   }
   impls[n_impl++] = (impl){"oft_awq_recompute", run_recompute, check_oft_awq};
   impls[n_impl++] = (impl){"rotate", run_rotate, check_rotate};

@@ -157,7 +157,7 @@ oftawq_status oftawq__synthetic_read_rows(const oftawq__synthetic *s, cl_mem buf
   return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(s->ctx, err, "reading an output back");
 }
 
-oftawq_status oftawq__synthetic_reference_input(const oftawq__synthetic *b, oftawq_oft *oft, float *xr)
+oftawq_status oftawq__synthetic_reference_input(const oftawq__synthetic *b, oftawq_oft *oft, int times, float *xr)
 {
   size_t K = (size_t)b->K, last = (size_t)b->M - 1, nr, i;
   oftawq_oft_shape s;
@@ -178,15 +178,17 @@ oftawq_status oftawq__synthetic_reference_input(const oftawq__synthetic *b, ofta
     return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
   }
   if ((status = oftawq_oft_get_rotation(oft, R, nr)) == OFTAWQ_OK) {
+    int k;
     for (i = 0; i < nr; i++) Rd[i] = R[i];
-    oftawq__ref_rotate(xr, OFTAWQ__CHECKED_ROWS, s.r, s.block_size, Rd, s.weight_rows == 1 && s.r > 1, xr);
+    for (k = 0; k < times; k++)
+      oftawq__ref_rotate(xr, OFTAWQ__CHECKED_ROWS, s.r, s.block_size, Rd, s.weight_rows == 1 && s.r > 1, xr);
   }
   free(R);
   free(Rd);
   return status;
 }
 
-oftawq_status oftawq__synthetic_check_output(const oftawq__synthetic *s, const char *what, oftawq_oft *oft,
+oftawq_status oftawq__synthetic_check_output(const oftawq__synthetic *s, const char *what, oftawq_oft *oft, int times,
                                              int with_bias, const float *got)
 {
   size_t K = (size_t)s->K, N = (size_t)s->N;
@@ -194,7 +196,7 @@ oftawq_status oftawq__synthetic_check_output(const oftawq__synthetic *s, const c
   oftawq_status status;
   if (!xr || !want)
     status = oftawq__fail(s->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-  else if ((status = oftawq__synthetic_reference_input(s, oft, xr)) == OFTAWQ_OK) {
+  else if ((status = oftawq__synthetic_reference_input(s, oft, times, xr)) == OFTAWQ_OK) {
     oftawq__ref_awq(xr, OFTAWQ__CHECKED_ROWS, s->K, s->N, s->G, s->qw, s->qz, s->sc, with_bias ? s->bias : NULL, want);
     status = oftawq__synthetic_compare(s->ctx, what, got, want, OFTAWQ__CHECKED_ROWS * N);
   }

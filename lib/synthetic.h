@@ -28,10 +28,10 @@ void oftawq__synthetic_free(oftawq__synthetic *s);
 
 /* Rows 0 and M-1 of a device buffer of M x cols floats. */
 oftawq_status oftawq__synthetic_read_rows(const oftawq__synthetic *s, cl_mem buf, size_t cols, float *out);
-/* Rows 0 and M-1 of the input, rotated by `oft` in double (not rotated for NULL). */
-oftawq_status oftawq__synthetic_reference_input(const oftawq__synthetic *s, oftawq_oft *oft, float *xr);
-/* Checks output rows 0 and M-1 (`got`, 2 x N) against the reference layer on x rotated by `oft`. */
-oftawq_status oftawq__synthetic_check_output(const oftawq__synthetic *s, const char *what, oftawq_oft *oft,
+/* Rows 0 and M-1 of the input, rotated `times` times by `oft` in double (not rotated for NULL). */
+oftawq_status oftawq__synthetic_reference_input(const oftawq__synthetic *s, oftawq_oft *oft, int times, float *xr);
+/* Checks output rows 0 and M-1 (`got`, 2 x N) against the reference layer on x rotated `times` times by `oft`. */
+oftawq_status oftawq__synthetic_check_output(const oftawq__synthetic *s, const char *what, oftawq_oft *oft, int times,
                                              int with_bias, const float *got);
 /* `got` against `want`, elementwise, relative to the RMS of `want`; a detail naming `what` on failure. */
 oftawq_status oftawq__synthetic_compare(oftawq_context *ctx, const char *what, const float *got, const float *want,

@@ -395,12 +395,12 @@ static oftawq_status check_job(const job *j)
   }
   if ((status = oftawq__synthetic_read_rows(s, j->kind == JOB_ROTATE ? s->dxr : s->dy, cols, got)) == OFTAWQ_OK) {
     if (j->kind == JOB_BASE)
-      status = oftawq__synthetic_check_output(s, "candidate", NULL, 1, got);
+      status = oftawq__synthetic_check_output(s, "candidate", NULL, 0, 1, got);
     else if (j->kind != JOB_ROTATE)
-      status = oftawq__synthetic_check_output(s, "candidate", synthetic_adapter(s), 1, got);
+      status = oftawq__synthetic_check_output(s, "candidate", synthetic_adapter(s), 1, 1, got);
     else if (!(want = malloc(OFTAWQ__CHECKED_ROWS * cols * 4)))
       status = OFTAWQ_E_OUT_OF_MEMORY;
-    else if ((status = oftawq__synthetic_reference_input(s, synthetic_adapter(s), want)) == OFTAWQ_OK)
+    else if ((status = oftawq__synthetic_reference_input(s, synthetic_adapter(s), 1, want)) == OFTAWQ_OK)
       status = oftawq__synthetic_compare(s->ctx, "candidate", got, want, OFTAWQ__CHECKED_ROWS * cols);
   }
   free(got);

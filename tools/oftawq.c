@@ -53,8 +53,9 @@ static const char usage_bench[] =
   "  --block B       OFT block size (default 32)\n"
   "  --runs N        timed runs per point (default 5)\n"
   "  --paths         also time each AWQ path forced (awq_gemv, awq_gemm, awq_dense), the\n"
-  "                  layer with the rotation fused into the GEMV or separate, and the exact\n"
-  "                  R built on the host or the device\n"
+  "                  layer with the rotation fused into the GEMV or separate, the layer with\n"
+  "                  three active adapters (oft_awq_3), and the exact R built on the host or\n"
+  "                  the device\n"
   "  --json FILE     also write the results as JSON\n"
   "  --device SPEC   cpu, gpu, P:D or a device-name substring (default: $OFTAWQ_DEVICE)\n";
 
