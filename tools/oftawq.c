@@ -252,7 +252,7 @@ static int cmd_info(int argc, char **argv)
 }
 
 #define MAX_POINTS 64
-#define BENCH_IMPLS 16
+#define BENCH_IMPLS 24 /* at least the number of implementations oftawq_bench_shape can time */
 
 /* Parses "a,b,c" of positive ints (pairs "KxN" when `pairs`); returns the count or -1. */
 static int parse_list(const char *text, int *a, int *b, int cap, int pairs)
@@ -460,6 +460,7 @@ static int cmd_bench(int argc, char **argv)
   all = calloc((size_t)nshapes * ntokens * BENCH_IMPLS, sizeof *all);
   tuned = calloc((size_t)nshapes * ntokens * BENCH_IMPLS, sizeof *tuned);
   if (!all || !tuned) {
+    free(all);
     free(tuned);
     oftawq_context_destroy(ctx);
     return fail("%s", "out of memory");
@@ -516,6 +517,7 @@ static int cmd_bench(int argc, char **argv)
     rc = EXIT_FAILURE;
   }
   free(all);
+  free(tuned);
   oftawq_context_destroy(ctx);
   return rc;
 }
