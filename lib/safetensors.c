@@ -222,6 +222,12 @@ oftawq_status oftawq__safetensors_parse(const unsigned char *buf, size_t len, of
   }
   cJSON_ArrayForEach(e, root)
   {
+    const cJSON *prev;
+    for (prev = root->child; prev != e; prev = prev->next) /* JSON allows repeated keys; the format does not */
+      if (!strcmp(prev->string, e->string)) {
+        status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header names '%s' twice", e->string);
+        goto fail;
+      }
     if (!strcmp(e->string, "__metadata__"))
       status = parse_metadata(f, e, why, cap);
     else

@@ -127,6 +127,18 @@ static oftawq_status set_entry(struct oftawq__tuning *t, const char *key, const 
   return OFTAWQ_OK;
 }
 
+static void remove_entry(struct oftawq__tuning *t, const char *key)
+{
+  size_t i;
+  for (i = 0; i < t->n; i++)
+    if (!strcmp(t->e[i].key, key)) {
+      free(t->e[i].key);
+      free(t->e[i].value);
+      t->e[i] = t->e[--t->n];
+      return;
+    }
+}
+
 static void free_entries(struct oftawq__tuning *t)
 {
   size_t i;
@@ -575,14 +587,7 @@ static oftawq_status tune_rotate(tuner *t, oftawq__synthetic *s, double unit_dea
     status = set_entry(t->ctx->tuning, key, value);
     t->r.classes_tuned++;
   } else { /* not compared: no entry */
-    size_t k;
-    for (k = 0; k < t->ctx->tuning->n; k++)
-      if (!strcmp(t->ctx->tuning->e[k].key, key)) {
-        free(t->ctx->tuning->e[k].key);
-        free(t->ctx->tuning->e[k].value);
-        t->ctx->tuning->e[k] = t->ctx->tuning->e[--t->ctx->tuning->n];
-        break;
-      }
+    remove_entry(t->ctx->tuning, key);
   }
   return status < 0 ? oftawq__fail(t->ctx, status, "out of memory") : OFTAWQ_OK;
 }
@@ -633,13 +638,7 @@ static oftawq_status tune_cayley(tuner *t, oftawq__synthetic *s)
     return set_entry(t->ctx->tuning, key, value) < 0 ? oftawq__fail(t->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory")
                                                      : OFTAWQ_OK;
   }
-  for (i = 0; i < (int)t->ctx->tuning->n; i++) /* not compared: no entry */
-    if (!strcmp(t->ctx->tuning->e[i].key, key)) {
-      free(t->ctx->tuning->e[i].key);
-      free(t->ctx->tuning->e[i].value);
-      t->ctx->tuning->e[i] = t->ctx->tuning->e[--t->ctx->tuning->n];
-      break;
-    }
+  remove_entry(t->ctx->tuning, key); /* not compared: no entry */
   return OFTAWQ_OK;
 }
 

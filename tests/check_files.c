@@ -103,6 +103,16 @@ START_TEST(parser_checks_in_memory)
   ck_assert_ptr_nonnull(strstr(why, "run past"));
   ck_assert_ptr_null(st);
   ck_assert_int_eq(oftawq__safetensors_parse(buf, 5, &st, why, sizeof why), OFTAWQ_E_FORMAT);
+  { /* found by the fuzzer: a repeated __metadata__ (and any repeated key) is refused */
+    static const char dup[] = "{\"__metadata__\":{\"a\":\"b\"},\"__metadata__\":{\"a\":\"b\"}}";
+    unsigned char img[128];
+    size_t dn = sizeof dup - 1;
+    memset(img, 0, sizeof img);
+    for (k = 0; k < 8; k++) img[k] = (unsigned char)(dn >> (8 * k));
+    memcpy(img + 8, dup, dn);
+    ck_assert_int_eq(oftawq__safetensors_parse(img, 8 + dn, &st, why, sizeof why), OFTAWQ_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(why, "twice"));
+  }
   buf[7] = 0x80; /* header size with the top bit set */
   ck_assert_int_eq(oftawq__safetensors_parse(buf, sizeof buf, &st, why, sizeof why), OFTAWQ_E_FORMAT);
 }
