@@ -358,5 +358,4 @@ oftawq_status oftawq_awq_get_shape(const oftawq_awq *awq, int *K, int *N, int *G
   return OFTAWQ_OK;
 }
 
-int oftawq__awq_in_features(const oftawq_awq *awq) { return awq->K; }
 oftawq_context *oftawq__awq_context(const oftawq_awq *awq) { return awq->ctx; }

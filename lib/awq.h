@@ -44,7 +44,5 @@ oftawq_status oftawq__awq_run(oftawq_awq *awq, oftawq__device_op op, void *obj, 
                               const cl_event *wait, cl_event *done);
 /* The context a base layer belongs to. */
 oftawq_context *oftawq__awq_context(const oftawq_awq *awq);
-/* in_features of a base layer. */
-int oftawq__awq_in_features(const oftawq_awq *awq);
 
 #endif /* OFTAWQ_AWQ_H */

@@ -77,6 +77,13 @@ oftawq_awq *oftawq_layer_base(oftawq_layer *layer) { return layer ? layer->base 
 
 oftawq_awq *oftawq_layer_quant_linear_module(oftawq_layer *layer) { return oftawq_layer_base(layer); }
 
+static size_t in_features(const oftawq_layer *layer)
+{
+  int K = 0;
+  oftawq_awq_get_shape(layer->base, &K, NULL, NULL, NULL);
+  return (size_t)K;
+}
+
 static adapter *find(const oftawq_layer *layer, const char *name)
 {
   size_t i;
@@ -117,7 +124,7 @@ oftawq_status oftawq_layer_add_adapter(oftawq_layer *layer, const char *name, co
     return oftawq__fail(layer->ctx, OFTAWQ_E_INVALID_ARGUMENT, "adapter names must have 1 to %d bytes",
                         OFTAWQ_MAX_ADAPTER_NAME - 1);
   if (find(layer, name)) return oftawq__fail(layer->ctx, OFTAWQ_E_EXISTS, "the layer already has an adapter '%s'", name);
-  status = oftawq_oft_create(layer->ctx, config, oftawq__awq_in_features(layer->base), weights, count, &oft);
+  status = oftawq_oft_create(layer->ctx, config, (int)in_features(layer), weights, count, &oft);
   if (status < 0) return status;
   grown = realloc(layer->adapters, (layer->n_adapters + 1) * sizeof *grown);
   if (!grown) {
@@ -223,17 +230,16 @@ static adapter *single_active(oftawq_layer *layer)
 }
 
 /* One launch for a single adapter at small M, where the plan (tuned) or the test switch asks for it. */
-static int forward_fused(oftawq_layer *layer, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows, cl_uint n_wait,
-                         const cl_event *wait, cl_event *done, oftawq_status *status)
+static int forward_fused(oftawq_layer *layer, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                         const oftawq__awq_plan *p, cl_uint n_wait, const cl_event *wait, cl_event *done,
+                         oftawq_status *status)
 {
   adapter *a = single_active(layer);
-  oftawq__awq_plan p;
   oftawq__fused_oft f;
   oftawq_oft_shape s;
   oftawq_oft_config c;
   if (!a || layer->fusion == 0) return 0;
-  oftawq__awq_plan_for(layer->base, rows, &p);
-  if (!(layer->fusion == 1 || p.fuse) || !oftawq__awq_can_fuse(layer->base, &p, rows)) return 0;
+  if (!(layer->fusion == 1 || p->fuse) || !oftawq__awq_can_fuse(layer->base, p, rows)) return 0;
   oftawq_oft_shape_init(&s);
   oftawq_oft_config_init(&c);
   oftawq_oft_get_shape(a->oft, &s);
@@ -241,7 +247,7 @@ static int forward_fused(oftawq_layer *layer, oftawq_dtype dtype, cl_mem x, cl_m
   if ((*status = oftawq__oft_rotation_buffer(a->oft, &f.R)) < 0) return 1;
   f.block_size = s.block_size;
   f.share = c.block_share;
-  *status = oftawq__awq_enqueue_plan(layer->base, dtype, x, y, rows, &p, &f, n_wait, wait, done);
+  *status = oftawq__awq_enqueue_plan(layer->base, dtype, x, y, rows, p, &f, n_wait, wait, done);
   return 1;
 }
 
@@ -253,10 +259,11 @@ static oftawq_status forward_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem 
   cl_mem src = x;
   cl_event ev = NULL, next = NULL;
   size_t i, bytes, used = 0;
+  oftawq__awq_plan plan;
 
-  if ((status = oftawq__rows_bytes(layer->ctx, dtype, rows, (size_t)oftawq__awq_in_features(layer->base), &bytes)) < 0)
-    return status;
-  if (forward_fused(layer, dtype, x, y, rows, n_wait, wait, done, &status)) return status;
+  if ((status = oftawq__rows_bytes(layer->ctx, dtype, rows, in_features(layer), &bytes)) < 0) return status;
+  oftawq__awq_plan_for(layer->base, rows, &plan); /* once per call: the fused and the separate path share it */
+  if (forward_fused(layer, dtype, x, y, rows, &plan, n_wait, wait, done, &status)) return status;
   for (i = 0; layer->enabled && i < layer->n_active; i++) {
     adapter *a = find(layer, layer->active[i]);
     cl_mem *dst = &layer->tmp[used % 2];
@@ -274,7 +281,7 @@ static oftawq_status forward_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem 
     src = *dst;
     used++;
   }
-  status = oftawq__awq_enqueue(layer->base, dtype, src, y, rows, n_wait, wait, done);
+  status = oftawq__awq_enqueue_plan(layer->base, dtype, src, y, rows, &plan, NULL, n_wait, wait, done);
 done:
   drop(&ev);
   return status;
@@ -310,7 +317,7 @@ static oftawq_status mixed_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y,
   oftawq_status status;
   size_t bytes, a, r;
   cl_int err;
-  if ((status = oftawq__rows_bytes(ctx, dtype, rows, (size_t)oftawq__awq_in_features(layer->base), &bytes)) < 0 ||
+  if ((status = oftawq__rows_bytes(ctx, dtype, rows, in_features(layer), &bytes)) < 0 ||
       (status = oftawq__scratch(ctx, &layer->tmp[0], &layer->tmp_bytes[0], bytes)) < 0 ||
       (status = oftawq__scratch(ctx, &layer->select, &layer->select_bytes, rows * sizeof(cl_int))) < 0)
     return status;
