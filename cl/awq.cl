@@ -2,12 +2,12 @@
  *
  * Layout (SPEC 4): qweight uint [K][N/8], qzeros uint [K/G][N/8], scales half [K/G][N], bias half [N].
  * Column 8j+c of a word sits at nibble AWQ_SHIFT(c) = 4 * {0,4,1,5,2,6,3,7}[c].
- * Activations are rounded to fp16 values first (AutoAWQ runs in fp16); sums are fp32.
+ * Activations are rounded to fp16 values first (AutoAWQ runs in fp16); sums are fp32. X_DTYPE, LOAD_X,
+ * STORE_X and round_half come from common.cl.
  *
  * Build parameters (-D):
  *   AWQ_G         group size
  *   AWQ_CHUNK     k-chunk (divides AWQ_G): unit of split-K work and of the GEMM's local tile
- *   AWQ_X_HALF    1: activations and output are fp16 in memory
  *   AWQ_HAS_BIAS  1: add the bias
  *   AWQ_SPLIT     GEMV: work-items sharing one word column (split-K), local size (AWQ_COLS, AWQ_SPLIT)
  *   AWQ_GEMV_ROWS GEMV: rows per work-item
@@ -22,9 +22,6 @@
 #endif
 #ifndef AWQ_CHUNK
 #define AWQ_CHUNK AWQ_G
-#endif
-#ifndef AWQ_X_HALF
-#define AWQ_X_HALF 0
 #endif
 #ifndef AWQ_HAS_BIAS
 #define AWQ_HAS_BIAS 0
@@ -53,27 +50,6 @@
 
 #define AWQ_SHIFT(c) (4u * (((c) & 1u) * 4u + ((c) >> 1)))
 
-#if AWQ_X_HALF
-#define X_TYPE half
-#define LOAD_X(p, i) vload_half((i), (p))
-#define STORE_Y(v, p, i) vstore_half_rte((v), (i), (p))
-#else
-#define X_TYPE float
-#define LOAD_X(p, i) ((p)[i])
-#define STORE_Y(v, p, i) ((p)[i] = (v))
-#endif
-
-/* The nearest fp16 value (ties to even) as a float; no cl_khr_fp16 needed. */
-inline float round_half(float f)
-{
-  const float a = fabs(f);
-  if (a >= 65520.0f) return isnan(f) ? f : copysign(INFINITY, f);
-  if (a < 6.103515625e-05f) return rint(f * 16777216.0f) * 5.9604644775390625e-08f; /* subnormal: 2^-24 steps */
-  uint u = as_uint(f);
-  u += 0xfffu + ((u >> 13) & 1u);
-  return as_float(u & 0xffffe000u);
-}
-
 inline float load_x(__global const X_TYPE *x, size_t i) { return round_half(LOAD_X(x, i)); }
 
 inline void store_y(__global X_TYPE *y, size_t i, float acc, __global const half *bias, uint n)
@@ -84,11 +60,7 @@ inline void store_y(__global X_TYPE *y, size_t i, float acc, __global const half
 #if AWQ_HAS_BIAS
   acc += vload_half(n, bias);
 #endif
-#if AWQ_X_HALF
-  STORE_Y(acc, y, i);
-#else
-  STORE_Y(round_half(acc), y, i);
-#endif
+  STORE_X(round_half(acc), y, i); /* AutoAWQ's fp16 result, in the activation dtype */
 }
 
 /* Decode: y[row][8j..8j+7] for AWQ_GEMV_ROWS rows per work-item (each packed word is unpacked once

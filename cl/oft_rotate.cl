@@ -1,9 +1,8 @@
 /* oft_rotate.cl: the OFT block transform y = x . BD(R), row vector times each block's R (SPEC 3.6).
  *
- * Build parameters (-D):
+ * Build parameters (-D), besides X_DTYPE (common.cl):
  *   OFT_BLOCK     block size b (1..512)
  *   OFT_VEC       output columns per work-item: 1, 2 or 4 (must divide OFT_BLOCK)
- *   OFT_X_HALF    1: x and y are fp16 in memory (vload_half / vstore_half_rte), math in fp32
  *   OFT_WG        work-group size along the columns
  * Launch: global = (ceil(d / OFT_VEC) rounded up to OFT_WG, rows), local = (OFT_WG, 1).
  */
@@ -13,19 +12,8 @@
 #ifndef OFT_VEC
 #define OFT_VEC 1
 #endif
-#ifndef OFT_X_HALF
-#define OFT_X_HALF 0
-#endif
 #ifndef OFT_WG
 #define OFT_WG 64
-#endif
-
-#if OFT_X_HALF
-#define X_TYPE half
-#define LOAD_X(p, i) vload_half((i), (p))
-#else
-#define X_TYPE float
-#define LOAD_X(p, i) ((p)[i])
 #endif
 
 #if OFT_VEC == 4
@@ -59,7 +47,7 @@ void oft_rotate(__global const X_TYPE *x, __global X_TYPE *y, __global const flo
     acc = fma((ACC_TYPE)(LOAD_X(xb, k)), LOAD_R(Rb, (size_t)k * OFT_BLOCK), acc);
 
   __global X_TYPE *yo = y + (size_t)row * d + col;
-#if OFT_X_HALF
+#if X_DTYPE == 1
 #if OFT_VEC == 4
   vstore_half4_rte(acc, 0, yo);
 #elif OFT_VEC == 2

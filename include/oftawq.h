@@ -674,28 +674,28 @@ OFTAWQ_API const char *oftawq_safetensors_metadata(const oftawq_safetensors *fil
 OFTAWQ_API oftawq_status oftawq_safetensors_write(const char *path, const oftawq_tensor *tensors, size_t n,
                                                   char *why, size_t why_capacity);
 
-typedef struct oftawq_model oftawq_model;
+typedef struct oftawq_model_file oftawq_model_file;
 
-/*! oftawq_model_open() :
+/*! oftawq_model_file_open() :
  *  Opens a Hugging Face AWQ model folder: config.json with quantization_config
  *  (or a legacy quant_config.json), and model.safetensors, the shards of
  *  model.safetensors.index.json, or every *.safetensors file. A folder that is
  *  not AWQ GEMM 4-bit with zero points is OFTAWQ_E_UNSUPPORTED, with a detail
  *  naming what it is (GPTQ, AWQ GEMV, 8-bit, not quantised...). */
-OFTAWQ_API oftawq_status oftawq_model_open(const char *dir, oftawq_model **out, char *why, size_t why_capacity);
-OFTAWQ_API void oftawq_model_close(oftawq_model *model);
-/*! oftawq_model_group_size() : the configured group size (-1 = whole input). */
-OFTAWQ_API int oftawq_model_group_size(const oftawq_model *model);
-/*! oftawq_model_module_count(), oftawq_model_module_name() : the AWQ modules (those with a
+OFTAWQ_API oftawq_status oftawq_model_file_open(const char *dir, oftawq_model_file **out, char *why, size_t why_capacity);
+OFTAWQ_API void oftawq_model_file_close(oftawq_model_file *model);
+/*! oftawq_model_file_group_size() : the configured group size (-1 = whole input). */
+OFTAWQ_API int oftawq_model_file_group_size(const oftawq_model_file *model);
+/*! oftawq_model_file_module_count(), oftawq_model_file_module_name() : the AWQ modules (those with a
  *  qweight, minus modules_to_not_convert), sorted by name. Names are owned by the model. */
-OFTAWQ_API size_t oftawq_model_module_count(const oftawq_model *model);
-OFTAWQ_API const char *oftawq_model_module_name(const oftawq_model *model, size_t index);
-/*! oftawq_model_module() :
+OFTAWQ_API size_t oftawq_model_file_module_count(const oftawq_model_file *model);
+OFTAWQ_API const char *oftawq_model_file_module_name(const oftawq_model_file *model, size_t index);
+/*! oftawq_model_file_module() :
  *  The tensors of module `name` (e.g. "model.layers.0.self_attn.q_proj"), checked
  *  against each other: qweight I32 [K, N/8], qzeros I32 [K/G, N/8], scales F16
  *  [K/G, N], optional bias F16 [N]. Pointers stay valid until the model is closed.
  *  @return : OFTAWQ_OK, OFTAWQ_E_NOT_FOUND, OFTAWQ_E_FORMAT, OFTAWQ_E_UNSUPPORTED. */
-OFTAWQ_API oftawq_status oftawq_model_module(const oftawq_model *model, const char *name, oftawq_awq_tensors *tensors,
+OFTAWQ_API oftawq_status oftawq_model_file_module(const oftawq_model_file *model, const char *name, oftawq_awq_tensors *tensors,
                                              char *why, size_t why_capacity);
 
 typedef struct oftawq_adapter_file oftawq_adapter_file;

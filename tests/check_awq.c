@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "oftawq_cl.h"
-#include "ref.h"
+#include "common/ref.h"
 #include "testutil.h"
 
 typedef struct layer {

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "oftawq.h"
-#include "ref.h"
-#include "safetensors.h"
+#include "common/ref.h"
+#include "files/safetensors.h"
 #include "testutil.h"
 
 #define REAL_MODULE "model.layers.0.self_attn.q_proj"
@@ -179,24 +179,24 @@ END_TEST
 START_TEST(model_folder_listing)
 {
   char *dir = tu_srcpath("tests/corpus/good/model"), why[256];
-  oftawq_model *m = NULL;
+  oftawq_model_file *m = NULL;
   oftawq_awq_tensors t;
-  ck_assert_int_eq(oftawq_model_open(dir, &m, why, sizeof why), OFTAWQ_OK);
-  ck_assert_int_eq(oftawq_model_group_size(m), 32);
+  ck_assert_int_eq(oftawq_model_file_open(dir, &m, why, sizeof why), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_file_group_size(m), 32);
   /* gate_proj is in modules_to_not_convert and lm_head is not quantised: one AWQ module */
-  ck_assert_uint_eq(oftawq_model_module_count(m), 1);
-  ck_assert_str_eq(oftawq_model_module_name(m, 0), CORPUS_MODULE);
-  ck_assert_ptr_null(oftawq_model_module_name(m, 1));
+  ck_assert_uint_eq(oftawq_model_file_module_count(m), 1);
+  ck_assert_str_eq(oftawq_model_file_module_name(m, 0), CORPUS_MODULE);
+  ck_assert_ptr_null(oftawq_model_file_module_name(m, 1));
   oftawq_awq_tensors_init(&t);
-  ck_assert_int_eq(oftawq_model_module(m, CORPUS_MODULE, &t, why, sizeof why), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_file_module(m, CORPUS_MODULE, &t, why, sizeof why), OFTAWQ_OK);
   ck_assert_int_eq(t.K, 64);
   ck_assert_int_eq(t.N, 32);
   ck_assert_int_eq(t.G, 32);
   ck_assert_ptr_nonnull(t.bias);
-  ck_assert_int_eq(oftawq_model_module(m, "lm_head", &t, why, sizeof why), OFTAWQ_E_UNSUPPORTED);
+  ck_assert_int_eq(oftawq_model_file_module(m, "lm_head", &t, why, sizeof why), OFTAWQ_E_UNSUPPORTED);
   ck_assert_ptr_nonnull(strstr(why, "not quantised"));
-  oftawq_model_close(m);
-  oftawq_model_close(NULL);
+  oftawq_model_file_close(m);
+  oftawq_model_file_close(NULL);
   free(dir);
 }
 END_TEST

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layer.h"
+#include "engines/layer.h"
 #include "oftawq_cl.h"
-#include "ref.h"
+#include "common/ref.h"
 #include "testutil.h"
 
 /* The fixtures' base layer: tests/fixtures/awq/minilm_query_g64.bin (K = N = 384, G = 64, bias). */

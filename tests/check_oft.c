@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "oftawq_cl.h"
-#include "oft.h"
-#include "ref.h"
+#include "engines/oft.h"
+#include "common/ref.h"
 #include "testutil.h"
 
 /* fp32 R from the device or PEFT vs each other / the double reference:

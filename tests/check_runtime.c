@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache.h"
-#include "kernels.h"
-#include "program.h"
+#include "runtime/cache.h"
+#include "runtime/kernels.h"
+#include "runtime/program.h"
 #include "testutil.h"
 
 #define TEST_FAMILY "oft_rotate"

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device.h"
-#include "internal.h"
+#include "runtime/device.h"
+#include "common/internal.h"
 #include "oftawq.h"
 #include "testutil.h"
 

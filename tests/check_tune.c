@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "awq.h"
+#include "engines/awq.h"
 #include "oftawq.h"
 #include "testutil.h"
-#include "tune.h"
+#include "tools/tune.h"
 
 /* A small shape the search covers quickly on PoCL. */
 #define TK 256

@@ -1,0 +1,34 @@
+/* common.cl: prepended to every kernel family - activation dtypes in memory (math is fp32) and fp16 rounding.
+ *
+ * Build parameters (-D):
+ *   X_DTYPE   activations in memory, the values of oftawq_dtype: 0 F32, 1 F16 (default 0)
+ *
+ * X_TYPE is the element type of an activation buffer; LOAD_X(p, i) reads element i as a float,
+ * STORE_X(v, p, i) writes v rounded to nearest even into the dtype.
+ */
+#ifndef X_DTYPE
+#define X_DTYPE 0
+#endif
+
+#if X_DTYPE == 1
+#define X_TYPE half
+#define LOAD_X(p, i) vload_half((i), (p))
+#define STORE_X(v, p, i) vstore_half_rte((v), (i), (p))
+#elif X_DTYPE == 0
+#define X_TYPE float
+#define LOAD_X(p, i) ((p)[i])
+#define STORE_X(v, p, i) ((p)[i] = (v))
+#else
+#error "X_DTYPE must be 0 (F32) or 1 (F16)"
+#endif
+
+/* The nearest fp16 value (ties to even) as a float; no cl_khr_fp16 needed. */
+inline float round_half(float f)
+{
+  const float a = fabs(f);
+  if (a >= 65520.0f) return isnan(f) ? f : copysign(INFINITY, f);
+  if (a < 6.103515625e-05f) return rint(f * 16777216.0f) * 5.9604644775390625e-08f; /* subnormal: 2^-24 steps */
+  uint u = as_uint(f);
+  u += 0xfffu + ((u >> 13) & 1u);
+  return as_float(u & 0xffffe000u);
+}

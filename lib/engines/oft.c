@@ -1,0 +1,564 @@
+/* oft.c: OFT adapters - PEFT config rules, COFT, R built on the device and cached, the block rotation. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/buffer.h"
+#include "engines/oft.h"
+#include "runtime/program.h"
+#include "common/ref.h"
+#include "tools/tune.h"
+#include "common/version.h"
+
+/* PEFT 0.18.0 changed the last Neumann term from 2Q^(n-1) to Q^(n-1). */
+#define NEUMANN_FORMULA_CHANGED_IN "0.18.0"
+/* Work-group size of the rotation kernel (the autotuner will choose per device). */
+#define ROTATE_WG 64
+/* Tile edge of the R-build matrix product. */
+#define POWER_TILE 8
+/* Largest block we accept: R takes d * b floats. */
+#define MAX_BLOCK 4096
+#define INIT_STD 0.1
+#define TWO_PI 6.283185307179586
+/* Exact Cayley: the device kernel's work-group size. Measured on PoCL (r = 128, b = 32): host LU 6.0 ms
+ * with the upload, device Gauss-Jordan 7.0 ms - on a CPU device the host is the same processor, so the
+ * host builds R there; on a GPU the device path saves the round trip. */
+#define EXACT_WG 64
+
+struct oftawq_oft {
+  oftawq_context *ctx;
+  oftawq_oft_config config;
+  char *peft_version;
+  oftawq_oft_shape shape;
+  float *weights;            /* host copy, COFT-projected */
+  size_t weight_count;
+  cl_mem R;                  /* [weight_rows][b][b] */
+  int dirty;                 /* weights changed since R was built */
+  uint64_t rebuilds;
+  oftawq__kernel_list *kernels; /* kernel variants used so far */
+  int exact_on_device;       /* -1 the default, 0 host LU, 1 device Gauss-Jordan */
+};
+
+void oftawq_oft_config_init(oftawq_oft_config *c)
+{
+  if (!c) return;
+  memset(c, 0, sizeof *c);
+  c->size = sizeof *c;
+  c->r = 0;
+  c->oft_block_size = 32;
+  c->module_dropout = 0.0;
+  c->coft = 0;
+  c->eps = 6e-5;
+  c->block_share = 0;
+  c->fan_in_fan_out = 0;
+  c->init_weights = 1;
+  c->use_cayley_neumann = 1;
+  c->num_cayley_neumann_terms = 5;
+  c->peft_version = NULL;
+  c->seed = 0;
+}
+
+void oftawq_oft_shape_init(oftawq_oft_shape *s)
+{
+  if (!s) return;
+  memset(s, 0, sizeof *s);
+  s->size = sizeof *s;
+}
+
+oftawq_status oftawq_oft_resolve(const oftawq_oft_config *c, int d, oftawq_log_fn log, void *log_user,
+                                 oftawq_oft_shape *shape, char *why, size_t cap)
+{
+  int r, b;
+  if (why && cap) why[0] = '\0';
+  if (!c || !shape || c->size < sizeof *c || shape->size < sizeof *shape)
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "NULL or uninitialised config or shape");
+  if (d < 1) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "in_features must be positive, got %d", d);
+  if (c->r < 0 || c->oft_block_size < 0)
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "r (%d) and oft_block_size (%d) must not be negative", c->r, c->oft_block_size);
+  if (c->r == 0 && c->oft_block_size == 0)
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "Either r or oft_block_size must be non-zero. Currently, r = 0 and oft_block_size = 0.");
+  if (c->r != 0 && c->oft_block_size != 0)
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT,
+                   "You can only specify either r (%d) or oft_block_size (%d), but not both simultaneously, "
+                   "because r x oft_block_size == in_features.",
+                   c->r, c->oft_block_size);
+  if (!isfinite(c->eps) || c->eps < 0) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "eps must be finite and >= 0, got %g", c->eps);
+  if (c->num_cayley_neumann_terms < 1)
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "num_cayley_neumann_terms must be >= 1, got %d", c->num_cayley_neumann_terms);
+  if (!isfinite(c->module_dropout) || c->module_dropout < 0 || c->module_dropout >= 1)
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "module_dropout must be in [0, 1), got %g", c->module_dropout);
+
+  oftawq_oft_shape_init(shape);
+  if (c->r == 0) {
+    b = c->oft_block_size;
+    if (d % b != 0 || b > d) {
+      int old = b;
+      b = oftawq__ref_adjust(d, b);
+      oftawq__log_to(log, log_user, OFTAWQ_LOG_WARNING,
+                     "Invalid `oft_block_size` (%d)! Adjusted `oft_block_size` to (%d) for in_features %d.", old, b,
+                     d);
+    }
+    r = d / b;
+  } else {
+    r = c->r;
+    if (d % r != 0 || r > d) {
+      int old = r;
+      r = oftawq__ref_adjust(d, r);
+      oftawq__log_to(log, log_user, OFTAWQ_LOG_WARNING, "Invalid `r` (%d)! Adjusted `r` to (%d) for in_features %d.",
+                     old, r, d);
+    }
+    b = d / r;
+  }
+  if (b > MAX_BLOCK) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "block size %d exceeds the supported %d", b, MAX_BLOCK);
+  shape->in_features = d;
+  shape->r = r;
+  shape->block_size = b;
+  shape->weight_rows = c->block_share ? 1 : r;
+  shape->n_elements = b * (b - 1) / 2;
+  if (c->use_cayley_neumann && c->peft_version) {
+    oftawq__version v, changed;
+    char *trimmed = oftawq__strdup(c->peft_version);
+    int ok;
+    if (!trimmed) return OFTAWQ_E_OUT_OF_MEMORY;
+    trimmed[strcspn(trimmed, "@")] = '\0'; /* PEFT writes e.g. 0.18.2.dev0@UNKNOWN */
+    ok = oftawq__version_parse(trimmed, &v) && oftawq__version_parse(NEUMANN_FORMULA_CHANGED_IN, &changed);
+    if (ok) shape->legacy_neumann = oftawq__version_cmp(&v, &changed) < 0;
+    free(trimmed);
+    if (!ok) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "peft_version '%s' is not a PEP 440 version", c->peft_version);
+  }
+  return OFTAWQ_OK;
+}
+
+/* Checks the weights and stores them (projected) in oft->weights. */
+static oftawq_status take_weights(oftawq_oft *oft, const float *w, size_t count)
+{
+  oftawq_context *ctx = oft->ctx;
+  const oftawq_oft_shape *s = &oft->shape;
+  size_t i;
+  int row;
+  if (!w && count == 0) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "no weights given");
+  if (!w || count != oft->weight_count)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT,
+                        "OFT weights: expected %d x %d = %zu floats for in_features %d (r %d, block %d), got %zu",
+                        s->weight_rows, s->n_elements, oft->weight_count, s->in_features, s->r, s->block_size, count);
+  for (i = 0; i < count; i++)
+    if (!isfinite(w[i]))
+      return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "OFT weights: element %zu (row %zu) is %s", i,
+                          i / (size_t)s->n_elements, isnan(w[i]) ? "NaN" : "infinite");
+  if (count) memcpy(oft->weights, w, count * sizeof *w);
+  if (oft->config.coft) oftawq__ref_coft(oft->weights, s->weight_rows, s->n_elements, oft->config.eps);
+  if (oft->config.use_cayley_neumann) {
+    for (row = 0; row < s->weight_rows; row++) {
+      double ss = 0;
+      int m;
+      for (m = 0; m < s->n_elements; m++) {
+        double v = oft->weights[(size_t)row * s->n_elements + m];
+        ss += v * v;
+      }
+      if (sqrt(2.0 * ss) >= 1.0) { /* |Q|_F >= 1: the series need not converge */
+        oftawq__log(ctx, OFTAWQ_LOG_WARNING,
+                    "OFT block %d has |Q|_F = %.3g >= 1: the Cayley-Neumann series diverges; R is not a rotation",
+                    row, sqrt(2.0 * ss));
+        break;
+      }
+    }
+  }
+  oft->dirty = 1;
+  return OFTAWQ_OK;
+}
+
+/* N(0, INIT_STD^2) by Box-Muller over a splitmix64 stream of `seed`. */
+static void init_normal(float *w, size_t n, uint64_t seed)
+{
+  uint64_t s = seed;
+  size_t i;
+  for (i = 0; i < n; i += 2) {
+    double u1, u2, rad;
+    uint64_t z;
+    z = (s += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    u1 = ((double)((z ^ (z >> 31)) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1] */
+    z = (s += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    u2 = (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+    rad = sqrt(-2.0 * log(u1)) * INIT_STD;
+    w[i] = (float)(rad * cos(TWO_PI * u2));
+    if (i + 1 < n) w[i + 1] = (float)(rad * sin(TWO_PI * u2));
+  }
+}
+
+oftawq_status oftawq_oft_create(oftawq_context *ctx, const oftawq_oft_config *config, int in_features,
+                                const float *weights, size_t count, oftawq_oft **out)
+{
+  oftawq_oft *oft = NULL;
+  oftawq_status status;
+  char why[512];
+  size_t rbytes;
+  cl_int err;
+
+  if (!out) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_oft_create: NULL output");
+  *out = NULL;
+  if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
+  if (!(oft = calloc(1, sizeof *oft))) return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  oft->ctx = ctx;
+  oft->exact_on_device = -1;
+  oftawq_oft_shape_init(&oft->shape);
+  status = oftawq_oft_resolve(config, in_features, ctx->log, ctx->log_user, &oft->shape, why, sizeof why);
+  if (status < 0) {
+    status = oftawq__fail(ctx, status, "OFT config: %s", why);
+    goto fail;
+  }
+  oft->config = *config;
+  if (config->peft_version && !(oft->peft_version = oftawq__strdup(config->peft_version))) {
+    status = oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+    goto fail;
+  }
+  oft->config.peft_version = oft->peft_version;
+  oft->weight_count = (size_t)oft->shape.weight_rows * (size_t)oft->shape.n_elements;
+  if (!(oft->weights = calloc(oft->weight_count ? oft->weight_count : 1, sizeof *oft->weights))) {
+    status = oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory for %zu OFT weights", oft->weight_count);
+    goto fail;
+  }
+  if (weights || count) {
+    OFTAWQ__CHECK(take_weights(oft, weights, count));
+  } else {
+    if (!config->init_weights) init_normal(oft->weights, oft->weight_count, config->seed);
+    OFTAWQ__CHECK(take_weights(oft, oft->weights, oft->weight_count));
+  }
+  rbytes = (size_t)oft->shape.weight_rows * oft->shape.block_size * oft->shape.block_size * sizeof(float);
+  oft->R = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, rbytes, NULL, &err);
+  if (!oft->R) {
+    status = oftawq__cl_fail(ctx, err, "allocating %zu bytes for the OFT rotation", rbytes);
+    goto fail;
+  }
+  *out = oft;
+  return OFTAWQ_OK;
+fail:
+  oftawq_oft_destroy(oft);
+  return status;
+}
+
+void oftawq_oft_destroy(oftawq_oft *oft)
+{
+  if (!oft) return;
+  if (oft->R) clReleaseMemObject(oft->R);
+  oftawq__kernel_list_free(oft->kernels);
+  free(oft->weights);
+  free(oft->peft_version);
+  free(oft);
+}
+
+oftawq_status oftawq_oft_set_weights(oftawq_oft *oft, const float *weights, size_t count)
+{
+  float *keep;
+  oftawq_status status;
+  if (!oft) return OFTAWQ_E_INVALID_ARGUMENT;
+  /* Validate into a copy so a bad update leaves the old weights in place. */
+  keep = malloc((oft->weight_count ? oft->weight_count : 1) * sizeof *keep);
+  if (!keep) return oftawq__fail(oft->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  memcpy(keep, oft->weights, oft->weight_count * sizeof *keep);
+  status = take_weights(oft, weights, count);
+  if (status < 0) memcpy(oft->weights, keep, oft->weight_count * sizeof *keep);
+  free(keep);
+  return status;
+}
+
+oftawq_status oftawq_oft_get_shape(const oftawq_oft *oft, oftawq_oft_shape *shape)
+{
+  if (!oft || !shape || shape->size < sizeof *shape) return OFTAWQ_E_INVALID_ARGUMENT;
+  *shape = oft->shape;
+  return OFTAWQ_OK;
+}
+
+oftawq_status oftawq_oft_get_config(const oftawq_oft *oft, oftawq_oft_config *config)
+{
+  if (!oft || !config || config->size < sizeof *config) return OFTAWQ_E_INVALID_ARGUMENT;
+  *config = oft->config;
+  return OFTAWQ_OK;
+}
+
+oftawq_status oftawq_oft_get_weights(const oftawq_oft *oft, float *weights, size_t count)
+{
+  if (!oft || (count && !weights)) return OFTAWQ_E_INVALID_ARGUMENT;
+  if (count != oft->weight_count)
+    return oftawq__fail(oft->ctx, OFTAWQ_E_INVALID_ARGUMENT, "expected room for %zu weights, got %zu",
+                        oft->weight_count, count);
+  if (count) memcpy(weights, oft->weights, count * sizeof *weights);
+  return OFTAWQ_OK;
+}
+
+uint64_t oftawq_oft_rebuild_count(const oftawq_oft *oft) { return oft ? oft->rebuilds : 0; }
+
+/* Exact Cayley on the host: LU in double per block, then one upload. */
+static oftawq_status build_exact_host(oftawq_oft *oft)
+{
+  oftawq_context *ctx = oft->ctx;
+  const int b = oft->shape.block_size, rows = oft->shape.weight_rows;
+  size_t bb = (size_t)b * b, i;
+  double *Rd = malloc(bb * sizeof *Rd);
+  float *Rf = malloc(bb * rows * sizeof *Rf);
+  oftawq_status status = OFTAWQ_OK;
+  cl_int err;
+  int row;
+  if (!Rd || !Rf) {
+    status = oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory building R");
+    goto done;
+  }
+  for (row = 0; row < rows; row++) {
+    if (!oftawq__ref_cayley_exact(oft->weights + (size_t)row * oft->shape.n_elements, b, Rd)) {
+      status = oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "OFT block %d: I - Q is singular", row);
+      goto done;
+    }
+    for (i = 0; i < bb; i++) Rf[(size_t)row * bb + i] = (float)Rd[i];
+  }
+  err = clEnqueueWriteBuffer(ctx->queue, oft->R, CL_TRUE, 0, bb * rows * sizeof *Rf, Rf, 0, NULL, NULL);
+  if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "uploading R");
+done:
+  free(Rd);
+  free(Rf);
+  return status;
+}
+
+/* Uploads the weights and builds Q (and R = I, + 2Q when two_q) for every block on the device. */
+static oftawq_status device_skew(oftawq_oft *oft, cl_uint two_q, cl_mem *w, cl_mem *Q)
+{
+  oftawq_context *ctx = oft->ctx;
+  const int b = oft->shape.block_size, rows = oft->shape.weight_rows;
+  size_t bytes = (size_t)rows * b * b * sizeof(float), g[2];
+  cl_kernel skew = NULL;
+  oftawq_status status;
+  cl_int err = CL_SUCCESS;
+  char opts[96];
+  *w = *Q = NULL;
+  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d", b);
+  if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_skew", &skew)) < 0) return status;
+  *w = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                      (oft->weight_count ? oft->weight_count : 1) * sizeof(float), oft->weights, &err);
+  if (*w) *Q = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+  if (!*w || !*Q) return oftawq__cl_fail(ctx, err, "allocating %zu bytes for building R", bytes);
+  err = OFTAWQ__ARG(skew, 0, *w) | OFTAWQ__ARG(skew, 1, *Q) | OFTAWQ__ARG(skew, 2, oft->R) | OFTAWQ__ARG(skew, 3, two_q);
+  if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting oft_skew arguments");
+  g[0] = (size_t)b * b;
+  g[1] = (size_t)rows;
+  return oftawq__enqueue(ctx, skew, "oft_skew", 2, g, NULL, 0, NULL, NULL);
+}
+
+/* Exact Cayley on the device: Gauss-Jordan with partial pivoting, one work-group per block, in fp32. */
+static oftawq_status build_exact_device(oftawq_oft *oft)
+{
+  oftawq_context *ctx = oft->ctx;
+  const int b = oft->shape.block_size, rows = oft->shape.weight_rows;
+  size_t bytes = (size_t)rows * b * 2 * b * sizeof(float), g[2], l[2];
+  cl_mem w = NULL, Q = NULL, A = NULL;
+  cl_kernel gj = NULL;
+  oftawq_status status;
+  cl_int err = CL_SUCCESS;
+  char opts[96];
+  int tile = POWER_TILE, wg = EXACT_WG;
+  oftawq__tune_cayley(ctx, b, &tile, &wg);
+  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_GJ_WG=%d", b, wg);
+  OFTAWQ__CHECK(oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_cayley_exact", &gj));
+  OFTAWQ__CHECK(device_skew(oft, 0, &w, &Q));
+  if (!(A = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err))) {
+    status = oftawq__cl_fail(ctx, err, "allocating %zu bytes for building R", bytes);
+    goto fail;
+  }
+  err = OFTAWQ__ARG(gj, 0, Q) | OFTAWQ__ARG(gj, 1, A) | OFTAWQ__ARG(gj, 2, oft->R);
+  if (err != CL_SUCCESS) {
+    status = oftawq__cl_fail(ctx, err, "setting oft_cayley_exact arguments");
+    goto fail;
+  }
+  g[0] = l[0] = (size_t)wg;
+  g[1] = (size_t)rows;
+  l[1] = 1;
+  OFTAWQ__CHECK(oftawq__enqueue(ctx, gj, "oft_cayley_exact", 2, g, l, 0, NULL, NULL));
+  err = clFinish(ctx->queue);
+  if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "building R");
+fail:
+  if (w) clReleaseMemObject(w);
+  if (Q) clReleaseMemObject(Q);
+  if (A) clReleaseMemObject(A);
+  return status;
+}
+
+static oftawq_status build_exact(oftawq_oft *oft)
+{
+  int device = oft->exact_on_device < 0 ? !oft->ctx->info.is_cpu : oft->exact_on_device;
+  return device ? build_exact_device(oft) : build_exact_host(oft);
+}
+
+void oftawq__oft_set_exact_on_device(oftawq_oft *oft, int mode)
+{
+  oft->exact_on_device = mode < 0 ? -1 : mode != 0;
+  oft->dirty = 1;
+}
+
+/* Cayley-Neumann: skew, then n-2 batched products P <- P.Q with R += coef * P. */
+static oftawq_status build_neumann(oftawq_oft *oft)
+{
+  oftawq_context *ctx = oft->ctx;
+  const int b = oft->shape.block_size, rows = oft->shape.weight_rows, n = oft->config.num_cayley_neumann_terms;
+  size_t bytes = (size_t)rows * b * b * sizeof(float);
+  cl_mem w = NULL, Q = NULL, P[2] = {NULL, NULL};
+  cl_kernel step = NULL;
+  oftawq_status status = OFTAWQ_OK;
+  cl_int err = CL_SUCCESS;
+  char opts[96];
+  size_t g[3], l[3];
+  int k, cur = 0, steps, tile = POWER_TILE, wg = EXACT_WG;
+  const cl_mem *a;
+
+  oftawq__tune_cayley(ctx, b, &tile, &wg);
+  l[0] = l[1] = (size_t)tile;
+  l[2] = 1;
+  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_TILE=%d", b, tile);
+  OFTAWQ__CHECK(oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_power_step", &step));
+  OFTAWQ__CHECK(device_skew(oft, n > 1, &w, &Q));
+
+  /* Powers Q^2 .. Q^last: last = n-1, except that PEFT's current loop still
+   * adds Q^3 when n = 3 (so n = 3 and n = 4 agree). */
+  steps = n < 3 ? 0 : (!oft->shape.legacy_neumann && n == 3) ? 2 : n - 2;
+  if (steps) {
+    P[0] = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (P[0]) P[1] = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (!P[0] || !P[1]) {
+      status = oftawq__cl_fail(ctx, err, "allocating %zu bytes for building R", 2 * bytes);
+      goto fail;
+    }
+  }
+  g[0] = g[1] = (size_t)b;
+  g[2] = (size_t)rows;
+  a = &Q;
+  for (k = 0; k < steps; k++) {
+    /* The current formula's last power enters with coefficient 1, every other with 2. */
+    cl_float alpha = (!oft->shape.legacy_neumann && k == steps - 1) ? 1.0f : 2.0f;
+    err = OFTAWQ__ARG(step, 0, *a) | OFTAWQ__ARG(step, 1, Q) | OFTAWQ__ARG(step, 2, P[cur]) |
+          OFTAWQ__ARG(step, 3, oft->R) | OFTAWQ__ARG(step, 4, alpha);
+    if (err != CL_SUCCESS) {
+      status = oftawq__cl_fail(ctx, err, "setting oft_power_step arguments");
+      goto fail;
+    }
+    OFTAWQ__CHECK(oftawq__enqueue(ctx, step, "oft_power_step", 3, g, l, 0, NULL, NULL));
+    a = &P[cur];
+    cur ^= 1;
+  }
+  err = clFinish(ctx->queue);
+  if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "building R");
+fail:
+  if (w) clReleaseMemObject(w);
+  if (Q) clReleaseMemObject(Q);
+  if (P[0]) clReleaseMemObject(P[0]);
+  if (P[1]) clReleaseMemObject(P[1]);
+  return status;
+}
+
+oftawq_status oftawq__oft_rotation_buffer(oftawq_oft *oft, cl_mem *R)
+{
+  oftawq_status status = OFTAWQ_OK;
+  if (oft->dirty) {
+    status = oft->config.use_cayley_neumann ? build_neumann(oft) : build_exact(oft);
+    if (status < 0) return status;
+    oft->dirty = 0;
+    oft->rebuilds++;
+  }
+  *R = oft->R;
+  return status;
+}
+
+oftawq_status oftawq_oft_prepare(oftawq_oft *oft)
+{
+  cl_mem R;
+  oftawq_status status;
+  cl_int err;
+  if (!oft) return OFTAWQ_E_INVALID_ARGUMENT;
+  if ((status = oftawq__oft_rotation_buffer(oft, &R)) < 0) return status;
+  err = clFinish(oft->ctx->queue);
+  return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(oft->ctx, err, "building R");
+}
+
+oftawq_status oftawq_oft_get_rotation(oftawq_oft *oft, float *R, size_t count)
+{
+  cl_mem buf;
+  oftawq_status status;
+  size_t need;
+  cl_int err;
+  if (!oft || (count && !R)) return OFTAWQ_E_INVALID_ARGUMENT;
+  need = (size_t)oft->shape.weight_rows * oft->shape.block_size * oft->shape.block_size;
+  if (count != need)
+    return oftawq__fail(oft->ctx, OFTAWQ_E_INVALID_ARGUMENT, "expected room for %zu rotation floats, got %zu", need,
+                        count);
+  if ((status = oftawq__oft_rotation_buffer(oft, &buf)) < 0) return status;
+  err = clEnqueueReadBuffer(oft->ctx->queue, buf, CL_TRUE, 0, need * sizeof *R, R, 0, NULL, NULL);
+  if (err != CL_SUCCESS) return oftawq__cl_fail(oft->ctx, err, "reading R back");
+  return OFTAWQ_OK;
+}
+
+int oftawq__oft_default_rotate_wg(void) { return ROTATE_WG; }
+int oftawq__oft_default_cayley_tile(void) { return POWER_TILE; }
+int oftawq__oft_default_exact_wg(void) { return EXACT_WG; }
+
+static int rotate_vec(int b) { return b % 4 == 0 ? 4 : b % 2 == 0 ? 2 : 1; }
+
+oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                         cl_mem row_select, cl_int select, cl_uint n_wait, const cl_event *wait,
+                                         cl_event *done)
+{
+  oftawq_context *ctx = oft->ctx;
+  const int b = oft->shape.block_size, vec = rotate_vec(b);
+  const int wg = oftawq__tune_rotate_wg(ctx, b, rows, ROTATE_WG);
+  cl_uint d = (cl_uint)oft->shape.in_features, nrows = (cl_uint)rows, share = (cl_uint)oft->config.block_share;
+  size_t g[2], l[2];
+  oftawq_status status;
+  cl_kernel k;
+  cl_mem R;
+  cl_int err;
+  char opts[128];
+
+  if ((status = oftawq__oft_rotation_buffer(oft, &R)) < 0) return status;
+  snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_VEC=%d -DX_DTYPE=%d -DOFT_WG=%d", b, vec, (int)dtype,
+           wg);
+  if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_rotate", opts, "oft_rotate", &k)) < 0) return status;
+  err = OFTAWQ__ARG(k, 0, x) | OFTAWQ__ARG(k, 1, y) | OFTAWQ__ARG(k, 2, R) | OFTAWQ__ARG(k, 3, nrows) |
+        OFTAWQ__ARG(k, 4, d) | OFTAWQ__ARG(k, 5, share) | OFTAWQ__ARG(k, 6, row_select) | OFTAWQ__ARG(k, 7, select);
+  if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting oft_rotate arguments");
+  g[0] = (oft->shape.in_features + (size_t)vec - 1) / (size_t)vec;
+  g[1] = rows;
+  l[0] = (size_t)wg;
+  l[1] = 1;
+  return oftawq__enqueue(ctx, k, "oft_rotate", 2, g, l, n_wait, wait, done);
+}
+
+static oftawq_status rotate_op(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows, cl_uint n_wait,
+                               const cl_event *wait, cl_event *done)
+{
+  return oftawq__oft_enqueue_rotate(obj, dtype, x, y, rows, NULL, 0, n_wait, wait, done);
+}
+
+oftawq_status oftawq_oft_rotate_cl(oftawq_oft *oft, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                   cl_uint n_wait, const cl_event *wait, cl_event *done)
+{
+  oftawq_status status;
+  size_t bytes;
+  if (done) *done = NULL;
+  if (!oft) return OFTAWQ_E_INVALID_ARGUMENT;
+  if ((status = oftawq__rows_bytes(oft->ctx, dtype, rows, (size_t)oft->shape.in_features, &bytes)) < 0)
+    return status;
+  return oftawq__run_on_device(oft->ctx, rotate_op, oft, dtype, x, bytes, y, bytes, rows, n_wait, wait, done);
+}
+
+oftawq_status oftawq_oft_rotate(oftawq_oft *oft, oftawq_dtype dtype, const void *x, void *y, size_t rows)
+{
+  oftawq_status status;
+  size_t bytes;
+  if (!oft) return OFTAWQ_E_INVALID_ARGUMENT;
+  if ((status = oftawq__rows_bytes(oft->ctx, dtype, rows, (size_t)oft->shape.in_features, &bytes)) < 0)
+    return status;
+  return oftawq__run_on_host(oft->ctx, rotate_op, oft, dtype, x, bytes, y, bytes, rows);
+}
+
+oftawq_context *oftawq__oft_context(const oftawq_oft *oft) { return oft->ctx; }

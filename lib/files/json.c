@@ -1,0 +1,76 @@
+/* json.c: JSON files of model and adapter folders - reading, typed fields with PEFT's "absent keeps the default". */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "files/json.h"
+
+char *oftawq__path_join(const char *dir, const char *name)
+{
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s/%s", dir, name);
+  return p;
+}
+
+/* Reads and parses a JSON file: OFTAWQ_E_NOT_FOUND if it does not exist. */
+oftawq_status oftawq__json_read(const char *path, cJSON **out, char *why, size_t cap)
+{
+  FILE *f = fopen(path, "rb");
+  long n;
+  char *text;
+  *out = NULL;
+  if (!f) return oftawq__why(why, cap, OFTAWQ_E_NOT_FOUND, "%s: not found", path);
+  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 || !(text = malloc((size_t)n + 1))) {
+    fclose(f);
+    return oftawq__why(why, cap, OFTAWQ_E_IO, "%s: cannot read", path);
+  }
+  if (fread(text, 1, (size_t)n, f) != (size_t)n) {
+    fclose(f);
+    free(text);
+    return oftawq__why(why, cap, OFTAWQ_E_IO, "%s: cannot read", path);
+  }
+  fclose(f);
+  *out = cJSON_ParseWithLength(text, (size_t)n);
+  free(text);
+  if (!*out) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: not valid JSON", path);
+  if (!cJSON_IsObject(*out)) {
+    cJSON_Delete(*out);
+    *out = NULL;
+    return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: the JSON is not an object", path);
+  }
+  return OFTAWQ_OK;
+}
+
+const cJSON *oftawq__json_item(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+
+/* Integer field: absent keeps *out; present must be an integral number. */
+int oftawq__json_int(const cJSON *o, const char *key, int *out)
+{
+  const cJSON *j = oftawq__json_item(o, key);
+  if (!j || cJSON_IsNull(j)) return 1;
+  if (!cJSON_IsNumber(j) || floor(j->valuedouble) != j->valuedouble || fabs(j->valuedouble) > 1e9) return 0;
+  *out = (int)j->valuedouble;
+  return 1;
+}
+
+int oftawq__json_bool(const cJSON *o, const char *key, int *out)
+{
+  const cJSON *j = oftawq__json_item(o, key);
+  if (!j || cJSON_IsNull(j)) return 1;
+  if (!cJSON_IsBool(j)) return 0;
+  *out = cJSON_IsTrue(j);
+  return 1;
+}
+
+int oftawq__json_double(const cJSON *o, const char *key, double *out)
+{
+  const cJSON *j = oftawq__json_item(o, key);
+  if (!j || cJSON_IsNull(j)) return 1;
+  if (!cJSON_IsNumber(j)) return 0;
+  *out = j->valuedouble;
+  return 1;
+}

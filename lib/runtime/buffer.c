@@ -1,0 +1,79 @@
+/* buffer.c: device buffers - size checks, scratch growth, and running a device operation on host arrays. */
+#include "config.h"
+
+#include "runtime/buffer.h"
+
+size_t oftawq__dtype_size(oftawq_dtype dtype)
+{
+  return dtype == OFTAWQ_F32 ? 4 : dtype == OFTAWQ_F16 ? 2 : 0;
+}
+
+oftawq_status oftawq__rows_bytes(oftawq_context *ctx, oftawq_dtype dtype, size_t rows, size_t cols, size_t *bytes)
+{
+  size_t es = oftawq__dtype_size(dtype), n;
+  if (!es) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "unknown dtype %d", (int)dtype);
+  if (!oftawq__mul_size(rows, cols, &n) || !oftawq__mul_size(n, es, bytes) || rows > UINT32_MAX)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%zu rows of %zu elements overflow", rows, cols);
+  return OFTAWQ_OK;
+}
+
+oftawq_status oftawq__check_buffer(oftawq_context *ctx, cl_mem m, size_t need, const char *what)
+{
+  size_t have = 0;
+  if (!m || clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%s is not a valid buffer", what);
+  if (have < need)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "%s buffer holds %zu bytes, %zu needed", what, have, need);
+  return OFTAWQ_OK;
+}
+
+oftawq_status oftawq__scratch(oftawq_context *ctx, cl_mem *buf, size_t *have, size_t bytes)
+{
+  cl_int err = CL_SUCCESS;
+  if (*buf && *have >= bytes) return OFTAWQ_OK;
+  if (*buf) clReleaseMemObject(*buf);
+  *have = 0;
+  *buf = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes ? bytes : 1, NULL, &err);
+  if (!*buf) return oftawq__cl_fail(ctx, err, "allocating %zu bytes of scratch", bytes);
+  *have = bytes;
+  return OFTAWQ_OK;
+}
+
+oftawq_status oftawq__run_on_host(oftawq_context *ctx, oftawq__device_op op, void *obj, oftawq_dtype dtype,
+                                  const void *x, size_t xbytes, void *y, size_t ybytes, size_t rows)
+{
+  oftawq_status status;
+  cl_mem bx = NULL, by = NULL;
+  cl_int err = CL_SUCCESS;
+  if (rows == 0) return OFTAWQ_OK;
+  if (!x || !y) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "NULL x or y");
+  bx = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, xbytes, (void *)(uintptr_t)x, &err);
+  if (bx) by = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, ybytes, NULL, &err);
+  if (!bx || !by) {
+    status = oftawq__cl_fail(ctx, err, "allocating %zu + %zu bytes for activations", xbytes, ybytes);
+    goto done;
+  }
+  if ((status = op(obj, dtype, bx, by, rows, 0, NULL, NULL)) < 0) goto done;
+  err = clEnqueueReadBuffer(ctx->queue, by, CL_TRUE, 0, ybytes, y, 0, NULL, NULL);
+  if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "reading the result back");
+done:
+  if (bx) clReleaseMemObject(bx);
+  if (by) clReleaseMemObject(by);
+  return status;
+}
+
+oftawq_status oftawq__run_on_device(oftawq_context *ctx, oftawq__device_op op, void *obj, oftawq_dtype dtype,
+                                    cl_mem x, size_t xbytes, cl_mem y, size_t ybytes, size_t rows, cl_uint n_wait,
+                                    const cl_event *wait, cl_event *done)
+{
+  oftawq_status status;
+  if (x == y) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "x and y must be different buffers");
+  if ((status = oftawq__check_buffer(ctx, x, xbytes, "x")) < 0 ||
+      (status = oftawq__check_buffer(ctx, y, ybytes, "y")) < 0)
+    return status;
+  if (rows == 0) {
+    cl_int err = clEnqueueMarkerWithWaitList(ctx->queue, n_wait, wait, done);
+    return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(ctx, err, "enqueueing a marker");
+  }
+  return op(obj, dtype, x, y, rows, n_wait, wait, done);
+}

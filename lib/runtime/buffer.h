@@ -1,0 +1,32 @@
+/* buffer.h: internal interface of buffer.c - device buffer checks, scratch buffers, host round trips. */
+#ifndef OFTAWQ_BUFFER_H
+#define OFTAWQ_BUFFER_H
+
+#include "runtime/context.h"
+
+/* Element size of an activation dtype (0 for an unknown one). */
+size_t oftawq__dtype_size(oftawq_dtype dtype);
+
+/* rows x cols elements of dtype in bytes; fails (with a message on ctx) on overflow or a bad dtype. */
+oftawq_status oftawq__rows_bytes(oftawq_context *ctx, oftawq_dtype dtype, size_t rows, size_t cols, size_t *bytes);
+
+/* Checks that `m` is a buffer of at least `need` bytes. */
+oftawq_status oftawq__check_buffer(oftawq_context *ctx, cl_mem m, size_t need, const char *what);
+
+/* Grows *buf to at least `bytes` (contents are not kept). */
+oftawq_status oftawq__scratch(oftawq_context *ctx, cl_mem *buf, size_t *have, size_t bytes);
+
+/* Something that computes y from x on the device (a layer, an adapter, a base layer). */
+typedef oftawq_status (*oftawq__device_op)(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
+                                           cl_uint n_wait, const cl_event *wait, cl_event *done);
+
+/* Runs `op` on host arrays: uploads x (xbytes), runs, reads y (ybytes), waits. */
+oftawq_status oftawq__run_on_host(oftawq_context *ctx, oftawq__device_op op, void *obj, oftawq_dtype dtype,
+                                  const void *x, size_t xbytes, void *y, size_t ybytes, size_t rows);
+
+/* The checks every *_forward_cl entry makes, then `op`; rows == 0 enqueues a marker. */
+oftawq_status oftawq__run_on_device(oftawq_context *ctx, oftawq__device_op op, void *obj, oftawq_dtype dtype,
+                                    cl_mem x, size_t xbytes, cl_mem y, size_t ybytes, size_t rows, cl_uint n_wait,
+                                    const cl_event *wait, cl_event *done);
+
+#endif /* OFTAWQ_BUFFER_H */

@@ -1,0 +1,35 @@
+/* device.h: internal interface of device.c - capability queries and the device selector. */
+#ifndef OFTAWQ_DEVICE_H
+#define OFTAWQ_DEVICE_H
+
+#include "runtime/context.h"
+
+typedef enum oftawq__select_kind {
+  OFTAWQ__SELECT_DEFAULT,   /* first GPU, else first device */
+  OFTAWQ__SELECT_CPU,
+  OFTAWQ__SELECT_GPU,
+  OFTAWQ__SELECT_INDEX,     /* "P:D" */
+  OFTAWQ__SELECT_NAME       /* case-insensitive substring of the device name */
+} oftawq__select_kind;
+
+typedef struct oftawq__selector {
+  oftawq__select_kind kind;
+  unsigned platform, device;
+  const char *name;
+} oftawq__selector;
+
+int oftawq__selector_parse(const char *selector, oftawq__selector *out);
+int oftawq__selector_matches(const oftawq__selector *sel, const oftawq_device_info *info);
+
+/* Fills every field of info but platform_index/device_index, which the caller sets first. */
+void oftawq__device_query(cl_platform_id platform, cl_device_id dev, oftawq_device_info *info);
+
+oftawq_status oftawq__device_foreach(const char *opencl_library, char *why, size_t why_capacity,
+                                     int (*fn)(void *user, cl_platform_id, cl_device_id, unsigned, unsigned),
+                                     void *user);
+
+/* Resolves a selector (NULL/"" = $OFTAWQ_DEVICE, then the default) to one device. */
+oftawq_status oftawq__device_select(const char *selector, const char *opencl_library, cl_platform_id *platform,
+                                    cl_device_id *device, oftawq_device_info *info, char *why, size_t why_capacity);
+
+#endif /* OFTAWQ_DEVICE_H */

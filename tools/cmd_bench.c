@@ -1,0 +1,261 @@
+/* cmd_bench.c: oftawq bench - every implementation checked, then timed alike, on synthetic layers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define BENCH_IMPLS 24 /* at least the number of implementations oftawq_bench_shape can time */
+
+static const char usage_bench[] =
+  "usage: oftawq bench [--shapes KxN[,KxN...]] [--tokens M[,M...]] [--group G] [--block B]\n"
+  "                    [--runs N] [--paths] [--json FILE] [--device SPEC] [--cache-dir DIR]\n"
+  "\n"
+  "Builds synthetic AWQ layers (group G) with one OFT adapter (block size B) and\n"
+  "times, for each shape and token count M: copy (device copy of the packed\n"
+  "weight: the bandwidth reference), awq (base layer), oft_awq (layer, cached R),\n"
+  "oft_awq_recompute (R rebuilt per call, as PEFT does), rotate, cayley_neumann,\n"
+  "cayley_exact, clblast_f32 (CLBlast SGEMM on the dequantised weight) and\n"
+  "clblast_f16 (with cl_khr_fp16). Each output is checked against the reference\n"
+  "first; a wrong one fails the run. Times are medians of N runs after warm-up,\n"
+  "host clock from the first enqueue to clFinish, for every implementation alike.\n"
+  "\n"
+  "  --shapes LIST   K x N pairs (default 1024x1024,2048x2048)\n"
+  "  --tokens LIST   M values (default 1,16,256)\n"
+  "  --group G       AWQ group size (default 128)\n"
+  "  --block B       OFT block size (default 32)\n"
+  "  --runs N        timed runs per point (default 5)\n"
+  "  --paths         also time each AWQ path forced (awq_gemv, awq_gemm, awq_dense), the\n"
+  "                  layer with the rotation fused into the GEMV or separate, the layer with\n"
+  "                  three active adapters (oft_awq_3), and the exact R built on the host or\n"
+  "                  the device\n"
+  "  --json FILE     also write the results as JSON\n"
+  "  --device SPEC   cpu, gpu, P:D or a device-name substring (default: $OFTAWQ_DEVICE)\n";
+
+typedef struct bench_progress {
+  int tty;
+  int K, N, M;
+} bench_progress;
+
+static void bench_tick(void *user, const char *impl)
+{
+  bench_progress *p = user;
+  if (p->tty) fprintf(stderr, "\r\033[K  %dx%d M=%d: %s ...", p->K, p->N, p->M, impl);
+}
+
+static const oftawq_bench_result *find_result(const oftawq_bench_result *r, size_t n, const char *impl)
+{
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (!strcmp(r[i].impl, impl)) return &r[i];
+  return NULL;
+}
+
+static void print_ratios(const oftawq_bench_result *r, size_t n)
+{
+  const oftawq_bench_result *awq = find_result(r, n, "awq"), *oft = find_result(r, n, "oft_awq"),
+                            *rec = find_result(r, n, "oft_awq_recompute"), *copy = find_result(r, n, "copy"),
+                            *cb = find_result(r, n, "clblast_f32");
+  printf("    oft_awq / awq = %.2f   recompute / oft_awq = %.2f", oft->median_s / awq->median_s,
+         rec->median_s / oft->median_s);
+  if (cb) printf("   clblast_f32 / oft_awq = %.2f", cb->median_s / oft->median_s);
+  printf("   oft_awq at %.0f%% of copy bandwidth\n", 100.0 * oft->gbps / copy->gbps);
+}
+
+static void json_result(FILE *f, const oftawq_bench_result *r, int tuned)
+{
+  fprintf(f,
+          "    {\"impl\": \"%s\", \"K\": %d, \"N\": %d, \"M\": %d, \"G\": %d, \"b\": %d, \"median_s\": %.9g, "
+          "\"min_s\": %.9g, \"runs\": %d, \"bytes\": %.0f, \"flops\": %.0f, \"gbps\": %.6g, \"gflops\": %.6g, "
+          "\"checked\": %s, \"tuned\": %s}",
+          r->impl, r->K, r->N, r->M, r->G, r->block_size, r->median_s, r->min_s, r->runs, r->bytes, r->flops, r->gbps,
+          r->gflops, r->checked ? "true" : "false", tuned ? "true" : "false");
+}
+
+/* Writes the JSON report to a temporary name and renames it on success. */
+static int write_bench_json(const char *path, const oftawq_device_info *d, const oftawq_bench_result *r,
+                            const int *tuned, size_t n, int runs)
+{
+  size_t len = strlen(path) + 16, i;
+  char *tmp = malloc(len);
+  FILE *f;
+  int ok;
+  if (!tmp) return 0;
+  snprintf(tmp, len, "%s.tmp", path);
+  if (!(f = fopen(tmp, "w"))) {
+    free(tmp);
+    return 0;
+  }
+  fprintf(f, "{\n  \"library_version\": \"%s\",\n  \"device\": {\"name\": ", oftawq_version_string());
+  cli_json_string(f, d->name);
+  fprintf(f, ", \"vendor\": ");
+  cli_json_string(f, d->vendor);
+  fprintf(f, ", \"driver_version\": ");
+  cli_json_string(f, d->driver_version);
+  fprintf(f, ", \"platform\": ");
+  cli_json_string(f, d->platform_name);
+  fprintf(f, ", \"opencl_c_version\": ");
+  cli_json_string(f, d->opencl_c_version);
+  fprintf(f, ", \"fp16\": %s},\n", d->has_fp16 ? "true" : "false");
+  {
+    int any = 0;
+    for (i = 0; i < n; i++) any |= tuned[i];
+    fprintf(f, "  \"tuned\": %s,\n  \"runs\": %d,\n", any ? "true" : "false", runs);
+  }
+  fprintf(f, "  \"timing\": \"median of runs after warm-up; host clock from the first enqueue to clFinish\",\n");
+  fprintf(f, "  \"results\": [\n");
+  for (i = 0; i < n; i++) {
+    json_result(f, &r[i], tuned[i]);
+    fprintf(f, "%s\n", i + 1 < n ? "," : "");
+  }
+  fprintf(f, "  ]\n}\n");
+  ok = fclose(f) == 0;
+  ok = ok && rename(tmp, path) == 0;
+  if (!ok) remove(tmp);
+  free(tmp);
+  return ok;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+  int K[CLI_MAX_POINTS], N[CLI_MAX_POINTS], M[CLI_MAX_POINTS], nshapes = 2, ntokens = 3, group = 128, block = 32, runs = 5;
+  int i, s, t, rc = EXIT_SUCCESS, paths = 0, *tuned = NULL;
+  const char *json = NULL, *device = NULL, *cache_dir = NULL;
+  char default_cache[4096];
+  oftawq_context_options opt;
+  oftawq_context *ctx = NULL;
+  oftawq_device_info info;
+  oftawq_bench_result *all = NULL;
+  size_t n_all = 0;
+  bench_progress prog;
+
+  K[0] = N[0] = 1024;
+  K[1] = N[1] = 2048;
+  M[0] = 1;
+  M[1] = 16;
+  M[2] = 256;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage_bench, stdout);
+      return EXIT_SUCCESS;
+    }
+    if (!strcmp(a, "--paths")) {
+      paths = 1;
+      continue;
+    }
+    if (!v) return cli_usage_error(usage_bench, "bench: '%s' needs a value (or is unknown)", a);
+    if (!strcmp(a, "--shapes")) {
+      if ((nshapes = cli_parse_list(v, K, N, CLI_MAX_POINTS, 1)) < 1)
+        return cli_usage_error(usage_bench, "bench: --shapes wants KxN[,KxN...], got '%s'", v);
+    } else if (!strcmp(a, "--tokens")) {
+      if ((ntokens = cli_parse_list(v, M, NULL, CLI_MAX_POINTS, 0)) < 1)
+        return cli_usage_error(usage_bench, "bench: --tokens wants M[,M...], got '%s'", v);
+    } else if (!strcmp(a, "--group")) {
+      if (!cli_parse_int(v, &group)) return cli_usage_error(usage_bench, "bench: --group wants a positive integer, got '%s'", v);
+    } else if (!strcmp(a, "--block")) {
+      if (!cli_parse_int(v, &block)) return cli_usage_error(usage_bench, "bench: --block wants a positive integer, got '%s'", v);
+    } else if (!strcmp(a, "--runs")) {
+      if (!cli_parse_int(v, &runs)) return cli_usage_error(usage_bench, "bench: --runs wants a positive integer, got '%s'", v);
+    } else if (!strcmp(a, "--json")) {
+      json = v;
+    } else if (!strcmp(a, "--device")) {
+      device = v;
+    } else if (!strcmp(a, "--cache-dir")) {
+      cache_dir = v;
+    } else {
+      return cli_usage_error(usage_bench, "bench: unknown option '%s'", a);
+    }
+    i++;
+  }
+  for (s = 0; s < nshapes; s++)
+    if (N[s] % 8 || K[s] % group)
+      return cli_usage_error(usage_bench, "bench: each K must be a multiple of --group and each N of 8 (%s)", argv[0]);
+
+  if (json) { /* a report that cannot be written should fail now, not after the measurements */
+    size_t len = strlen(json) + 16;
+    char *probe = malloc(len);
+    FILE *f;
+    if (!probe) return cli_fail("%s", "out of memory");
+    snprintf(probe, len, "%s.tmp", json);
+    f = fopen(probe, "w");
+    if (f) {
+      fclose(f);
+      remove(probe);
+    }
+    free(probe);
+    if (!f) return cli_fail("cannot write the JSON report '%s'", json);
+  }
+  if (!cache_dir && oftawq_cache_dir_default(default_cache, sizeof default_cache) == OFTAWQ_OK) cache_dir = default_cache;
+  oftawq_context_options_init(&opt);
+  opt.device = device;
+  opt.cache_dir = cache_dir;
+  opt.log = cli_log_to_stderr;
+  if (oftawq_context_create(&opt, &ctx) != OFTAWQ_OK) return EXIT_FAILURE; /* the log said why */
+  oftawq_device_info_init(&info);
+  oftawq_context_device_info(ctx, &info);
+  all = calloc((size_t)nshapes * ntokens * BENCH_IMPLS, sizeof *all);
+  tuned = calloc((size_t)nshapes * ntokens * BENCH_IMPLS, sizeof *tuned);
+  if (!all || !tuned) {
+    free(all);
+    free(tuned);
+    oftawq_context_destroy(ctx);
+    return cli_fail("%s", "out of memory");
+  }
+  printf("oftawq %s bench on %s (%s, driver %s)\n", oftawq_version_string(), info.name, info.platform_name,
+         info.driver_version);
+  printf("median of %d runs, host clock enqueue -> clFinish; G=%d, OFT block %d, F32 activations; %s\n\n", runs, group,
+         block, oftawq_tune_count(ctx) ? "tuning database loaded" : "untuned defaults");
+  printf("  %-11s %5s  %-18s %11s %11s %9s %10s\n", "K x N", "M", "impl", "median ms", "min ms", "GB/s", "GFLOP/s");
+  prog.tty = isatty(fileno(stderr));
+  for (s = 0; s < nshapes && rc == EXIT_SUCCESS; s++)
+    for (t = 0; t < ntokens && rc == EXIT_SUCCESS; t++) {
+      oftawq_bench_options bo;
+      size_t n = 0, k;
+      oftawq_status st;
+      char shape[32];
+      oftawq_bench_options_init(&bo);
+      bo.K = K[s];
+      bo.N = N[s];
+      bo.M = M[t];
+      bo.G = group;
+      bo.block_size = block;
+      bo.runs = runs;
+      bo.paths = paths;
+      prog.K = K[s];
+      prog.N = N[s];
+      prog.M = M[t];
+      st = oftawq_bench_shape(ctx, &bo, all + n_all, BENCH_IMPLS, &n, bench_tick, &prog);
+      if (prog.tty) fprintf(stderr, "\r\033[K");
+      if (st != OFTAWQ_OK) {
+        fprintf(stderr, "oftawq: bench %dx%d M=%d: %s: %s\n", K[s], N[s], M[t], oftawq_status_message(st),
+                oftawq_context_last_error(ctx));
+        rc = EXIT_FAILURE;
+        break;
+      }
+      snprintf(shape, sizeof shape, "%dx%d", K[s], N[s]);
+      {
+        oftawq_kernel_params kp;
+        oftawq_kernel_params_init(&kp);
+        oftawq_query_params(ctx, "awq", K[s], N[s], group, block, (size_t)M[t], &kp);
+        for (k = 0; k < n; k++) tuned[n_all + k] = kp.tuned;
+      }
+      for (k = 0; k < n; k++) {
+        const oftawq_bench_result *r = &all[n_all + k];
+        printf("  %-11s %5d  %-18s %11.3f %11.3f %9.2f %10.2f\n", shape, r->M, r->impl, r->median_s * 1e3,
+               r->min_s * 1e3, r->gbps, r->gflops);
+      }
+      print_ratios(all + n_all, n);
+      n_all += n;
+      fflush(stdout);
+    }
+  if (rc == EXIT_SUCCESS && json && !write_bench_json(json, &info, all, tuned, n_all, runs)) {
+    fprintf(stderr, "oftawq: cannot write '%s'\n", json);
+    rc = EXIT_FAILURE;
+  }
+  free(all);
+  free(tuned);
+  oftawq_context_destroy(ctx);
+  return rc;
+}
