@@ -87,7 +87,7 @@ void awq_gemv(__global const X_TYPE *x, __global X_TYPE *y, __global const uint 
       __global const float *Rb = R + (share ? (size_t)0 : (size_t)blk * OFT_BLOCK * OFT_BLOCK) + c;
       for (uint k = 0; k < OFT_BLOCK; k++) v = fma(LOAD_X(xb, k), Rb[(size_t)k * OFT_BLOCK], v);
     }
-    xl[i] = round_half(v);
+    xl[i] = round_half(ROUND_X(v)); /* the layer's rounding to the input dtype, then AutoAWQ's to fp16 */
   }
   barrier(CLK_LOCAL_MEM_FENCE);
 #define GEMV_X(r, k) xl[(r) * AWQ_K + (k)]

@@ -4,7 +4,8 @@
  *   X_DTYPE   activations in memory, the values of oftawq_dtype: 0 F32, 1 F16 (default 0)
  *
  * X_TYPE is the element type of an activation buffer; LOAD_X(p, i) reads element i as a float,
- * STORE_X(v, p, i) writes v rounded to nearest even into the dtype.
+ * STORE_X(v, p, i) writes v rounded to nearest even into the dtype, and ROUND_X(v) is that rounded
+ * value as a float (for results kept in registers or local memory, as a store and reload would give).
  */
 #ifndef X_DTYPE
 #define X_DTYPE 0
@@ -14,10 +15,12 @@
 #define X_TYPE half
 #define LOAD_X(p, i) vload_half((i), (p))
 #define STORE_X(v, p, i) vstore_half_rte((v), (i), (p))
+#define ROUND_X(v) round_half(v)
 #elif X_DTYPE == 0
 #define X_TYPE float
 #define LOAD_X(p, i) ((p)[i])
 #define STORE_X(v, p, i) ((p)[i] = (v))
+#define ROUND_X(v) (v)
 #else
 #error "X_DTYPE must be 0 (F32) or 1 (F16)"
 #endif
