@@ -291,22 +291,39 @@ typedef enum oftawq_dtype {
 /* An OFT adapter configuration; _init() fills PEFT's defaults. */
 typedef struct oftawq_oft_config {
   size_t size;                   /* sizeof(oftawq_oft_config), set by _init */
-  int r;                         /* number of blocks; 0 = derive from oft_block_size (default 0) */
-  int oft_block_size;            /* block size b; 0 = derive from r (default 32) */
-  double module_dropout;         /* stored; no effect in inference (default 0) */
+  int r;                         /* number of blocks, >= 0; 0 = derive from oft_block_size (default 0);
+                                  * values above in_features are adjusted to it, as PEFT does */
+  int oft_block_size;            /* block size b, >= 0; 0 = derive from r (default 32); the resolved b
+                                  * must not exceed OFTAWQ_MAX_OFT_BLOCK */
+  double module_dropout;         /* stored, any value; PEFT >= 0.16 never applies it (a non-zero value
+                                  * gets a warning) (default 0) */
   int coft;                      /* constrained OFT: project the weights (default 0) */
-  double eps;                    /* COFT radius (default 6e-5) */
+  double eps;                    /* COFT radius (default 6e-5); read only with coft, then it must be
+                                  * finite; eps <= 0 is computed as PEFT does, with a warning */
   int block_share;               /* one R shared by all blocks (default 0) */
   int fan_in_fan_out;            /* stored; AwqOFTLinear ignores it (default 0) */
   int init_weights;              /* 1: zeros (R = I); 0: N(0, 0.1^2) from `seed` (default 1) */
   int use_cayley_neumann;        /* 1: Cayley-Neumann series; 0: exact Cayley (default 1) */
-  int num_cayley_neumann_terms;  /* n >= 1 (default 5) */
+  int num_cayley_neumann_terms;  /* n <= OFTAWQ_MAX_NEUMANN_TERMS (default 5); n <= 1 gives R = I, as in
+                                  * PEFT; read only with use_cayley_neumann */
   const char *peft_version;      /* PEFT that trained the adapter; below 0.18.0 selects the older
                                   * Neumann formula. NULL: the current formula. Copied. */
   uint64_t seed;                 /* generator seed for init_weights = 0 (default 0) */
 } oftawq_oft_config;
 
 OFTAWQ_API void oftawq_oft_config_init(oftawq_oft_config *config);
+
+/* Bounds oftawq_oft_resolve() checks before anything is allocated.
+ * - in_features: a layer wider than this is refused (far above any model's hidden or MLP size).
+ * - The resolved block size b: R holds weight_rows * b * b floats, and building it costs about 2 b^3 flops
+ *   per block and Neumann term (b = 4096 on in_features 4096: 64 MiB and 0.14 TFLOP per term).
+ * - num_cayley_neumann_terms: building R takes n - 2 batched b x b matrix products per block, so at the
+ *   limit, b = 32 and in_features 4096 (128 blocks), one R build is about 2.1 GFLOP, against 25 MFLOP
+ *   for PEFT's default n = 5 (R is built once per weight update, not per forward). Trained adapters use
+ *   a handful of terms. */
+#define OFTAWQ_MAX_IN_FEATURES (1 << 20)
+#define OFTAWQ_MAX_OFT_BLOCK 4096
+#define OFTAWQ_MAX_NEUMANN_TERMS 256
 
 /* The layout an adapter takes on a layer with `in_features` inputs (SPEC 3.1). */
 typedef struct oftawq_oft_shape {
@@ -326,10 +343,15 @@ OFTAWQ_API void oftawq_oft_shape_init(oftawq_oft_shape *shape);
  *  exactly as PEFT does: when b (or r) does not divide d, it is adjusted to the
  *  nearest divisor (ties to the lower, >= d gives d) and a warning naming the
  *  old and new values goes to `log`.
+ *  What PEFT accepts is accepted: num_cayley_neumann_terms <= 1 (R = I), any
+ *  module_dropout (warned when non-zero: it has no effect), eps unread without
+ *  coft and computed as PEFT does when <= 0 with coft (warned).
  *  @return : OFTAWQ_OK; OFTAWQ_E_INVALID_ARGUMENT with a reason in `why` (may be
  *            NULL) for: both or neither of r / oft_block_size set, negative values,
- *            in_features < 1, non-finite or negative eps, terms < 1, non-finite
- *            module_dropout or outside [0, 1), an unparsable peft_version. */
+ *            in_features outside [1, OFTAWQ_MAX_IN_FEATURES], a resolved block size
+ *            above OFTAWQ_MAX_OFT_BLOCK, more than OFTAWQ_MAX_NEUMANN_TERMS terms (with
+ *            use_cayley_neumann), a non-finite eps (with coft), an unparsable
+ *            peft_version. */
 OFTAWQ_API oftawq_status oftawq_oft_resolve(const oftawq_oft_config *config, int in_features, oftawq_log_fn log,
                                             void *log_user, oftawq_oft_shape *shape, char *why, size_t why_capacity);
 

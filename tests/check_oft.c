@@ -1,5 +1,6 @@
 /* check_oft.c: OFT config rules, reference maths, device R and rotation against PEFT fixtures and the reference. */
 #include <check.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,20 +280,30 @@ START_TEST(config_validation_errors)
   c.r = 8;
   expect_invalid(c, 64, "not both simultaneously");
   c = base;
-  c.eps = -1;
-  expect_invalid(c, 64, "eps");
-  c = base;
+  c.coft = 1;
   c.eps = NAN;
   expect_invalid(c, 64, "eps");
   c = base;
+  c.coft = 1;
   c.eps = INFINITY;
   expect_invalid(c, 64, "eps");
   c = base;
-  c.num_cayley_neumann_terms = 0;
+  c.num_cayley_neumann_terms = OFTAWQ_MAX_NEUMANN_TERMS + 1;
+  expect_invalid(c, 64, "num_cayley_neumann_terms");
+  c.num_cayley_neumann_terms = 1000000000;
+  expect_invalid(c, 64, "num_cayley_neumann_terms");
+  c.num_cayley_neumann_terms = INT_MAX;
   expect_invalid(c, 64, "num_cayley_neumann_terms");
   c = base;
-  c.module_dropout = NAN;
-  expect_invalid(c, 64, "module_dropout");
+  c.oft_block_size = 1000000000; /* adjusted to in_features, as PEFT does, then bounded */
+  expect_invalid(c, 8192, "exceeds the supported 4096");
+  c = base;
+  c.oft_block_size = 0;
+  c.r = 1;
+  expect_invalid(c, OFTAWQ_MAX_OFT_BLOCK + 8, "block size");
+  expect_invalid(base, OFTAWQ_MAX_IN_FEATURES + 1, "in_features");
+  expect_invalid(base, INT_MAX, "in_features");
+  expect_invalid(base, -5, "in_features");
   c = base;
   c.peft_version = "not a version";
   expect_invalid(c, 64, "peft_version");
@@ -300,6 +311,69 @@ START_TEST(config_validation_errors)
   c.oft_block_size = -4;
   expect_invalid(c, 64, "negative");
   expect_invalid(base, 0, "in_features");
+}
+END_TEST
+
+/* What PEFT accepts without validating, resolved without an error (warnings where it says so). */
+START_TEST(config_accepted_as_peft)
+{
+  oftawq_oft_config c, base;
+  oftawq_oft_shape s;
+  tu_log log;
+  oftawq_oft_config_init(&base);
+  oftawq_oft_shape_init(&s);
+  c = base;
+  c.num_cayley_neumann_terms = 0; /* R = I in PEFT */
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, NULL, NULL, &s, NULL, 0), OFTAWQ_OK);
+  c.num_cayley_neumann_terms = INT_MIN;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, NULL, NULL, &s, NULL, 0), OFTAWQ_OK);
+  c.num_cayley_neumann_terms = OFTAWQ_MAX_NEUMANN_TERMS;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, NULL, NULL, &s, NULL, 0), OFTAWQ_OK);
+  c.use_cayley_neumann = 0; /* the exact path never reads the count */
+  c.num_cayley_neumann_terms = INT_MAX;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, NULL, NULL, &s, NULL, 0), OFTAWQ_OK);
+  /* eps is read only with coft */
+  c = base;
+  c.eps = NAN;
+  memset(&log, 0, sizeof log);
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(log.warnings, 0);
+  c.eps = -1;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(log.warnings, 0);
+  c.coft = 1;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(log.warnings, 1);
+  ck_assert_ptr_nonnull(strstr(log.last, "sign flipped"));
+  c.eps = 0;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(log.warnings, 2);
+  /* module_dropout: never validated by PEFT, and without effect */
+  c = base;
+  c.module_dropout = 7.5;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(log.warnings, 3);
+  ck_assert_ptr_nonnull(strstr(log.last, "module_dropout"));
+  c.module_dropout = NAN;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  c.module_dropout = -1;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(log.warnings, 5);
+  c.module_dropout = 0;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(log.warnings, 5);
+  /* a block size far above in_features is adjusted to it (with PEFT's warning) */
+  c = base;
+  c.oft_block_size = 1000000000;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(s.block_size, 64);
+  ck_assert_int_eq(s.r, 1);
+  c = base;
+  c.oft_block_size = 0;
+  c.r = 1000000000;
+  ck_assert_int_eq(oftawq_oft_resolve(&c, 64, tu_log_fn, &log, &s, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(s.r, 64);
+  ck_assert_int_eq(s.block_size, 1);
 }
 END_TEST
 
@@ -678,6 +752,25 @@ START_TEST(half_conversion_round_trips)
 }
 END_TEST
 
+/* PEFT's series adds nothing for n <= 1: R = I whatever the weights. */
+START_TEST(terms_up_to_one_give_identity)
+{
+  static const int terms[] = {1, 0, -3};
+  oftawq_context *ctx = tu_context(NULL);
+  const int d = 32, b = 16, n_el = b * (b - 1) / 2;
+  float *w = tu_random_floats((size_t)2 * n_el, 0.2f, 77), R[2 * 16 * 16];
+  size_t t, i;
+  for (t = 0; t < sizeof terms / sizeof terms[0]; t++) {
+    oftawq_oft *oft = make(ctx, d, b, 1, terms[t], w, (size_t)2 * n_el);
+    ck_assert_int_eq(oftawq_oft_get_rotation(oft, R, 2 * 16 * 16), OFTAWQ_OK);
+    for (i = 0; i < 2 * 16 * 16; i++) ck_assert_float_eq(R[i], (i % 256) / 16 == (i % 16) ? 1.0f : 0.0f);
+    oftawq_oft_destroy(oft);
+  }
+  free(w);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("oft");
@@ -685,6 +778,7 @@ int main(void)
   tcase_add_test(cpu, defaults_match_peft);
   tcase_add_test(cpu, r_and_block_size_derivation);
   tcase_add_test(cpu, config_validation_errors);
+  tcase_add_test(cpu, config_accepted_as_peft);
   tcase_add_test(cpu, peft_version_selects_formula);
   tcase_add_test(cpu, half_conversion_round_trips);
   tcase_set_timeout(dev, 300);
@@ -697,6 +791,7 @@ int main(void)
   tcase_add_test(dev, exact_rotation_is_orthogonal);
   tcase_add_test(dev, exact_on_device_matches_host);
   tcase_add_test(dev, three_and_four_terms_agree);
+  tcase_add_test(dev, terms_up_to_one_give_identity);
   tcase_add_test(dev, divergence_warning);
   tcase_add_test(dev, rotation_cached_until_weights_change);
   tcase_add_test(dev, random_init_is_seeded_normal);

@@ -19,8 +19,6 @@
 #define ROTATE_WG 64
 /* Tile edge of the R-build matrix product. */
 #define POWER_TILE 8
-/* Largest block we accept: R takes d * b floats. */
-#define MAX_BLOCK 4096
 #define INIT_STD 0.1
 #define TWO_PI 6.283185307179586
 /* Exact Cayley: the device kernel's work-group size. Measured on PoCL (r = 128, b = 32): host LU 6.0 ms
@@ -75,7 +73,9 @@ oftawq_status oftawq_oft_resolve(const oftawq_oft_config *c, int d, oftawq_log_f
   if (why && cap) why[0] = '\0';
   if (!c || !shape || c->size < sizeof *c || shape->size < sizeof *shape)
     return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "NULL or uninitialised config or shape");
-  if (d < 1) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "in_features must be positive, got %d", d);
+  if (d < 1 || d > OFTAWQ_MAX_IN_FEATURES)
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "in_features must be in [1, %d], got %d",
+                       OFTAWQ_MAX_IN_FEATURES, d);
   if (c->r < 0 || c->oft_block_size < 0)
     return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "r (%d) and oft_block_size (%d) must not be negative", c->r, c->oft_block_size);
   if (c->r == 0 && c->oft_block_size == 0)
@@ -85,12 +85,15 @@ oftawq_status oftawq_oft_resolve(const oftawq_oft_config *c, int d, oftawq_log_f
                    "You can only specify either r (%d) or oft_block_size (%d), but not both simultaneously, "
                    "because r x oft_block_size == in_features.",
                    c->r, c->oft_block_size);
-  if (!isfinite(c->eps) || c->eps < 0) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "eps must be finite and >= 0, got %g", c->eps);
-  if (c->num_cayley_neumann_terms < 1)
-    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "num_cayley_neumann_terms must be >= 1, got %d", c->num_cayley_neumann_terms);
-  if (!isfinite(c->module_dropout) || c->module_dropout < 0 || c->module_dropout >= 1)
-    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "module_dropout must be in [0, 1), got %g", c->module_dropout);
-
+  /* PEFT reads eps only for COFT; there a zero or negative radius is computed as PEFT computes it. */
+  if (c->coft && !isfinite(c->eps))
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "eps must be finite with coft, got %g", c->eps);
+  /* PEFT reads the term count only for the Neumann series, where n <= 1 gives R = I. */
+  if (c->use_cayley_neumann && c->num_cayley_neumann_terms > OFTAWQ_MAX_NEUMANN_TERMS)
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT,
+                       "num_cayley_neumann_terms %d exceeds the supported %d (each term costs one b x b matrix "
+                       "product per block)",
+                       c->num_cayley_neumann_terms, OFTAWQ_MAX_NEUMANN_TERMS);
   oftawq_oft_shape_init(shape);
   if (c->r == 0) {
     b = c->oft_block_size;
@@ -112,7 +115,17 @@ oftawq_status oftawq_oft_resolve(const oftawq_oft_config *c, int d, oftawq_log_f
     }
     b = d / r;
   }
-  if (b > MAX_BLOCK) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "block size %d exceeds the supported %d", b, MAX_BLOCK);
+  if (b > OFTAWQ_MAX_OFT_BLOCK)
+    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "block size %d (in_features %d) exceeds the supported %d", b,
+                       d, OFTAWQ_MAX_OFT_BLOCK);
+  if (c->coft && c->eps <= 0)
+    oftawq__log_to(log, log_user, OFTAWQ_LOG_WARNING,
+                   "COFT with eps = %g: computed as PEFT computes it - every non-zero block is scaled to norm "
+                   "|eps| / sqrt(rows)%s",
+                   c->eps, c->eps < 0 ? " with its sign flipped, and a zero block becomes NaN" : " = 0 (R = I)");
+  if (c->module_dropout != 0)
+    oftawq__log_to(log, log_user, OFTAWQ_LOG_WARNING,
+                   "module_dropout = %g has no effect: PEFT has not applied it since 0.16", c->module_dropout);
   shape->in_features = d;
   shape->r = r;
   shape->block_size = b;
