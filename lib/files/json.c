@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fileio.h"
 #include "files/json.h"
 
 char *oftawq__path_join(const char *dir, const char *name)
@@ -19,22 +20,12 @@ char *oftawq__path_join(const char *dir, const char *name)
 /* Reads and parses a JSON file: OFTAWQ_E_NOT_FOUND if it does not exist. */
 oftawq_status oftawq__json_read(const char *path, cJSON **out, char *why, size_t cap)
 {
-  FILE *f = fopen(path, "rb");
-  long n;
-  char *text;
+  char *text = NULL;
+  size_t n = 0;
+  oftawq_status status;
   *out = NULL;
-  if (!f) return oftawq__why(why, cap, OFTAWQ_E_NOT_FOUND, "%s: not found", path);
-  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 || !(text = malloc((size_t)n + 1))) {
-    fclose(f);
-    return oftawq__why(why, cap, OFTAWQ_E_IO, "%s: cannot read", path);
-  }
-  if (fread(text, 1, (size_t)n, f) != (size_t)n) {
-    fclose(f);
-    free(text);
-    return oftawq__why(why, cap, OFTAWQ_E_IO, "%s: cannot read", path);
-  }
-  fclose(f);
-  *out = cJSON_ParseWithLength(text, (size_t)n);
+  if ((status = oftawq__file_read(path, 0, OFTAWQ__MAX_JSON_FILE, &text, &n, why, cap)) < 0) return status;
+  *out = cJSON_ParseWithLength(text, n);
   free(text);
   if (!*out) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: not valid JSON", path);
   if (!cJSON_IsObject(*out)) {

@@ -8,7 +8,8 @@
 
 /* dir + "/" + name, malloc'd; NULL when out of memory. */
 char *oftawq__path_join(const char *dir, const char *name);
-/* Reads and parses a JSON object file: OFTAWQ_E_NOT_FOUND if it does not exist. */
+/* Reads and parses a JSON object file (only a regular file, see oftawq__file_read): OFTAWQ_E_NOT_FOUND if it does
+ * not exist, OFTAWQ_E_IO with the cause when it cannot be read. */
 oftawq_status oftawq__json_read(const char *path, cJSON **out, char *why, size_t cap);
 const cJSON *oftawq__json_item(const cJSON *o, const char *key);
 /* Typed fields: an absent (or null) key keeps *out and succeeds; a present one of the wrong type returns 0. */

@@ -3,13 +3,11 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/fileio.h"
@@ -257,32 +255,28 @@ fail:
 oftawq_status oftawq_safetensors_open(const char *path, oftawq_safetensors **out, char *why, size_t cap)
 {
   int fd;
-  struct stat st;
+  uint64_t size;
   void *map;
   oftawq_status status;
   char detail[512];
   if (!out) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "NULL output");
   *out = NULL;
   if (!path) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "NULL path");
-  if ((fd = open(path, O_RDONLY)) < 0) return oftawq__why(why, cap, OFTAWQ_E_IO, "%s: %s", path, strerror(errno));
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return oftawq__why(why, cap, OFTAWQ_E_IO, "%s: not a regular file", path);
-  }
-  if (st.st_size == 0) {
+  if ((status = oftawq__file_open(path, 0, UINT64_MAX, &fd, &size, why, cap)) < 0) return status;
+  if (size == 0) {
     close(fd);
     return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: empty file", path);
   }
-  map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (map == MAP_FAILED) return oftawq__why(why, cap, OFTAWQ_E_IO, "%s: cannot map: %s", path, strerror(errno));
-  status = oftawq__safetensors_parse(map, (size_t)st.st_size, out, detail, sizeof detail);
+  status = oftawq__safetensors_parse(map, (size_t)size, out, detail, sizeof detail);
   if (status < 0) {
-    munmap(map, (size_t)st.st_size);
+    munmap(map, (size_t)size);
     return oftawq__why(why, cap, status, "%s: %s", path, detail);
   }
   (*out)->map = map;
-  (*out)->map_len = (size_t)st.st_size;
+  (*out)->map_len = (size_t)size;
   return OFTAWQ_OK;
 }
 

@@ -145,47 +145,41 @@ static uint64_t entry_checksum(const char *key, size_t key_len, const unsigned c
 
 int oftawq__bincache_load(oftawq_context *ctx, const char *key, unsigned char **binary, size_t *length)
 {
-  char *path;
-  FILE *f = NULL;
-  unsigned char header[BIN_HEADER_LEN];
-  unsigned char *stored_key = NULL, *bin = NULL;
-  size_t key_len = strlen(key);
+  char *path, *entry = NULL, why[512];
+  const unsigned char *e;
+  size_t key_len = strlen(key), file_len = 0;
   uint64_t len = 0;
-  long file_len;
-  int ok = 0, present = 0;
+  oftawq_status status;
+  const char *problem = NULL;
 
   *binary = NULL;
   *length = 0;
   if (!ctx->cache_dir || !(path = entry_path(ctx->cache_dir, key))) return 0;
-  f = fopen(path, "rb");
+  /* Our entries are plain files written by rename: a link, a FIFO or a device there is foreign. */
+  status = oftawq__file_read(path, OFTAWQ__FILE_NOFOLLOW, BIN_HEADER_LEN + key_len + BIN_MAX_LEN, &entry, &file_len,
+                             why, sizeof why);
   free(path);
-  if (!f) return 0;
-  present = 1;
-  if (fseek(f, 0, SEEK_END) != 0 || (file_len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) goto done;
-  if (fread(header, 1, sizeof header, f) != sizeof header) goto done;
-  if (memcmp(header, BIN_MAGIC, BIN_MAGIC_LEN) != 0 || get_u32(header + 8) != BIN_FORMAT) goto done;
-  if (get_u32(header + 12) != key_len) goto done;
-  len = get_u64(header + 16);
-  if (len == 0 || len > BIN_MAX_LEN || (uint64_t)file_len != BIN_HEADER_LEN + key_len + len) goto done;
-  stored_key = malloc(key_len + 1);
-  bin = malloc((size_t)len);
-  if (!stored_key || !bin) goto done;
-  if (fread(stored_key, 1, key_len, f) != key_len || memcmp(stored_key, key, key_len) != 0) goto done;
-  if (fread(bin, 1, (size_t)len, f) != len) goto done;
-  if (entry_checksum(key, key_len, bin, (size_t)len) != get_u64(header + 24)) goto done;
-  ok = 1;
-done:
-  if (f) fclose(f);
-  free(stored_key);
-  if (!ok) {
-    free(bin);
-    if (present) {
-      ctx->stats.binaries_rejected++;
-      oftawq__log(ctx, OFTAWQ_LOG_WARNING, "ignoring a corrupt or foreign program cache entry; rebuilding");
-    }
+  if (status == OFTAWQ_E_NOT_FOUND) return 0;
+  e = (const unsigned char *)entry;
+  if (status < 0)
+    problem = why;
+  else if (file_len < BIN_HEADER_LEN || memcmp(e, BIN_MAGIC, BIN_MAGIC_LEN) != 0 || get_u32(e + 8) != BIN_FORMAT ||
+           get_u32(e + 12) != key_len || (len = get_u64(e + 16)) == 0 || len > BIN_MAX_LEN ||
+           (uint64_t)file_len != BIN_HEADER_LEN + key_len + len)
+    problem = "corrupt or truncated";
+  else if (memcmp(e + BIN_HEADER_LEN, key, key_len) != 0)
+    problem = "made for another program";
+  else if (entry_checksum(key, key_len, e + BIN_HEADER_LEN + key_len, (size_t)len) != get_u64(e + 24))
+    problem = "checksum mismatch";
+  if (problem) {
+    free(entry);
+    ctx->stats.binaries_rejected++;
+    oftawq__log(ctx, OFTAWQ_LOG_WARNING, "ignoring a program cache entry (%s); rebuilding", problem);
     return 0;
   }
-  *binary = bin;
+  /* the binary moves to the front of the buffer it was read into */
+  memmove(entry, entry + BIN_HEADER_LEN + key_len, (size_t)len);
+  *binary = (unsigned char *)entry;
   *length = (size_t)len;
   return 1;
 }

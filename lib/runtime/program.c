@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fileio.h"
 #include "runtime/cache.h"
 #include "runtime/kernels.h"
 #include "runtime/program.h"
@@ -17,29 +18,21 @@ const oftawq__kernel_source *oftawq__kernel_source_find(const char *name)
   return NULL;
 }
 
-/* Reads $OFTAWQ_CL_DIR/<family>.cl when the variable is set and the file exists. */
-static char *read_override(const char *family, size_t *length)
+/* Reads $OFTAWQ_CL_DIR/<family>.cl into *text when the variable is set and the file exists (*text stays NULL
+ * otherwise); a file that exists but cannot be read (a FIFO, a folder, a loop of links) is an error. */
+static oftawq_status read_override(oftawq_context *ctx, const char *family, char **text, size_t *length)
 {
   const char *dir = getenv(OFTAWQ_CL_DIR_ENV);
-  char path[4096];
-  FILE *f;
-  char *buf = NULL;
-  long n;
-  if (!dir || !*dir) return NULL;
-  if (snprintf(path, sizeof path, "%s/%s.cl", dir, family) >= (int)sizeof path) return NULL;
-  if (!(f = fopen(path, "rb"))) return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-      (buf = malloc((size_t)n + 1)) != NULL) {
-    if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
-      buf[n] = '\0';
-      *length = (size_t)n;
-    } else {
-      free(buf);
-      buf = NULL;
-    }
-  }
-  fclose(f);
-  return buf;
+  char path[4096], why[512];
+  oftawq_status status;
+  *text = NULL;
+  if (!dir || !*dir) return OFTAWQ_OK;
+  if (snprintf(path, sizeof path, "%s/%s.cl", dir, family) >= (int)sizeof path)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "$" OFTAWQ_CL_DIR_ENV " is too long");
+  status = oftawq__file_read(path, 0, OFTAWQ__MAX_TEXT_FILE, text, length, why, sizeof why);
+  if (status == OFTAWQ_E_NOT_FOUND) return OFTAWQ_OK;
+  if (status < 0) return oftawq__fail(ctx, status, "kernel source override: %s", why);
+  return OFTAWQ_OK;
 }
 
 /* The identity of a build: everything that may change the binary. */
@@ -176,34 +169,40 @@ fail:
 }
 
 /* A family's source: the override file if there is one, else the embedded text. Sets *owned when malloc'd. */
-static const char *family_source(const char *family, size_t *length, char **owned)
+static oftawq_status family_source(oftawq_context *ctx, const char *family, const char **text, size_t *length,
+                                   char **owned)
 {
   const oftawq__kernel_source *k;
-  if ((*owned = read_override(family, length)) != NULL) return *owned;
-  if (!(k = oftawq__kernel_source_find(family))) return NULL;
+  oftawq_status status = read_override(ctx, family, owned, length);
+  *text = *owned;
+  if (status < 0 || *owned) return status;
+  if (!(k = oftawq__kernel_source_find(family)))
+    return oftawq__fail(ctx, OFTAWQ_E_INTERNAL, "no embedded OpenCL source named '%s'", family);
+  *text = k->source;
   *length = k->length;
-  return k->source;
+  return OFTAWQ_OK;
 }
 
 oftawq_status oftawq__program_get(oftawq_context *ctx, const char *family, const char *options, cl_program *out)
 {
   size_t common_len = 0, family_len = 0;
   char *common_owned = NULL, *family_owned = NULL, *source = NULL;
-  const char *common = family_source(OFTAWQ__CL_COMMON, &common_len, &common_owned);
-  const char *text = family_source(family, &family_len, &family_owned);
+  const char *common = NULL, *text = NULL;
   oftawq_status status;
   *out = NULL;
-  if (!common || !text) {
-    status = oftawq__fail(ctx, OFTAWQ_E_INTERNAL, "no embedded OpenCL source named '%s'", !common ? OFTAWQ__CL_COMMON : family);
-  } else if (!(source = malloc(common_len + family_len + 2))) {
+  OFTAWQ__CHECK(family_source(ctx, OFTAWQ__CL_COMMON, &common, &common_len, &common_owned));
+  OFTAWQ__CHECK(family_source(ctx, family, &text, &family_len, &family_owned));
+  if (!(source = malloc(common_len + family_len + 2))) {
     status = oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-  } else { /* every family starts with the common definitions */
-    memcpy(source, common, common_len);
-    source[common_len] = '\n';
-    memcpy(source + common_len + 1, text, family_len);
-    source[common_len + 1 + family_len] = '\0';
-    status = oftawq__program_from_source(ctx, family, source, common_len + 1 + family_len, options, out);
+    goto fail;
   }
+  /* every family starts with the common definitions */
+  memcpy(source, common, common_len);
+  source[common_len] = '\n';
+  memcpy(source + common_len + 1, text, family_len);
+  source[common_len + 1 + family_len] = '\0';
+  status = oftawq__program_from_source(ctx, family, source, common_len + 1 + family_len, options, out);
+fail:
   free(source);
   free(common_owned);
   free(family_owned);

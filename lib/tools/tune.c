@@ -2,9 +2,11 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/cache.h"
 #include "runtime/kernels.h"
@@ -198,16 +200,12 @@ static char *serialise(const struct oftawq__tuning *t, size_t *len)
 /* Parses a database file; 1 when well formed and its checksum holds. Fills entries and identity. */
 static int parse_file(const char *path, struct oftawq__tuning *out)
 {
-  FILE *f = fopen(path, "rb");
   char *text = NULL, *line, *save = NULL, *sum;
-  long len;
+  size_t len = 0;
   int ok = 0;
   unsigned long long want = 0;
   memset(out, 0, sizeof *out);
-  if (!f) return 0;
-  if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && len < (1 << 24) && fseek(f, 0, SEEK_SET) == 0 &&
-      (text = malloc((size_t)len + 1)) != NULL && fread(text, 1, (size_t)len, f) == (size_t)len) {
-    text[len] = '\0';
+  if (oftawq__file_read(path, 0, OFTAWQ__MAX_TEXT_FILE, &text, &len, NULL, 0) == OFTAWQ_OK) {
     sum = strstr(text, "checksum ");
     if (sum && (sum == text || sum[-1] == '\n') && sscanf(sum, "checksum %16llx", &want) == 1 &&
         oftawq__fnv1a(OFTAWQ__FNV_OFFSET, text, (size_t)(sum - text)) == want) {
@@ -228,7 +226,6 @@ static int parse_file(const char *path, struct oftawq__tuning *out)
       }
     }
   }
-  if (f) fclose(f);
   free(text);
   if (!ok) {
     free_entries(out);
@@ -255,7 +252,6 @@ void oftawq__tune_load(oftawq_context *ctx)
 {
   struct oftawq__tuning file;
   char *path;
-  FILE *probe;
   if (!(ctx->tuning = calloc(1, sizeof *ctx->tuning))) return;
   if (!(ctx->tuning->identity = identity(ctx))) {
     free(ctx->tuning);
@@ -263,8 +259,7 @@ void oftawq__tune_load(oftawq_context *ctx)
     return;
   }
   if (!(path = db_path(ctx))) return;
-  if ((probe = fopen(path, "rb")) != NULL) {
-    fclose(probe);
+  if (access(path, F_OK) == 0 || errno != ENOENT) { /* present, or there but unreadable (a loop of links) */
     if (parse_file(path, &file) && !strcmp(file.identity, ctx->tuning->identity)) {
       ctx->tuning->e = file.e;
       ctx->tuning->n = file.n;
