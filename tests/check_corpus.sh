@@ -141,4 +141,4 @@ for args in "forward" "forward --model" "forward --bogus x" "bench --tokens 0" "
 done
 rm -rf "$work"
 echo "corpus: $passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -ge 70 ]
+[ "$failed" -eq 0 ] && [ "$passed" -ge 60 ]
