@@ -47,7 +47,15 @@ void oft_rotate(__global const X_TYPE *x, __global X_TYPE *y, __global const flo
     acc = fma((ACC_TYPE)(LOAD_X(xb, k)), LOAD_R(Rb, (size_t)k * OFT_BLOCK), acc);
 
   __global X_TYPE *yo = y + (size_t)row * d + col;
-#if X_DTYPE == 1
+#if X_DTYPE == 2
+#if OFT_VEC == 4
+  vstore4((ushort4)(bf16_bits(acc.s0), bf16_bits(acc.s1), bf16_bits(acc.s2), bf16_bits(acc.s3)), 0, yo);
+#elif OFT_VEC == 2
+  vstore2((ushort2)(bf16_bits(acc.s0), bf16_bits(acc.s1)), 0, yo);
+#else
+  *yo = bf16_bits(acc);
+#endif
+#elif X_DTYPE == 1
 #if OFT_VEC == 4
   vstore_half4_rte(acc, 0, yo);
 #elif OFT_VEC == 2

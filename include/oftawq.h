@@ -278,10 +278,14 @@ OFTAWQ_API oftawq_status oftawq_cache_summarize(const char *dir, oftawq_cache_su
  *  Data types
  *******************************************************************/
 
-/* Element type of activations in memory. */
+/* Element type of activations in memory. Math is fp32 whatever the dtype; results are rounded to
+ * nearest even into it. BF16 follows PEFT and AutoAWQ with a bf16 model: x is taken to fp32 for the
+ * rotation and rounded back to bf16, then to fp16 for the AWQ matmul, whose fp16 result is returned
+ * rounded to bf16 (a NaN stays a NaN: the quiet NaN 0x7fc0). */
 typedef enum oftawq_dtype {
   OFTAWQ_F32 = 0,
-  OFTAWQ_F16 = 1
+  OFTAWQ_F16 = 1,
+  OFTAWQ_BF16 = 2
 } oftawq_dtype;
 
 /*-*****************************************************************

@@ -123,7 +123,7 @@ START_TEST(hand_computed_layer)
 }
 END_TEST
 
-/* Every path, for one layer shape, rows in {1, 2, 7, 64, 300}, F32 and F16. */
+/* Every path, for one layer shape, rows in {1, 2, 7, 64, 300}, F32, F16 and BF16. */
 static void check_layer(int K, int N, int G, int G_arg, int with_bias, uint64_t seed)
 {
   static const size_t rows_list[] = {1, 2, 7, 64, 300};
@@ -133,16 +133,19 @@ static void check_layer(int K, int N, int G, int G_arg, int with_bias, uint64_t 
   size_t ri, i;
   for (ri = 0; ri < 5; ri++) {
     size_t rows = rows_list[ri], nx = rows * K, ny = rows * N;
-    float *x = malloc(nx * 4), *y = malloc(ny * 4), *yr = malloc(ny * 4);
-    uint16_t *xh = malloc(nx * 2), *yh = malloc(ny * 2);
+    float *x = malloc(nx * 4), *y = malloc(ny * 4), *yr = malloc(ny * 4), *xb = malloc(nx * 4), *yb = malloc(ny * 4);
+    uint16_t *xh = malloc(nx * 2), *yh = malloc(ny * 2), *xbh = malloc(nx * 2);
     tu_rng r;
     int p;
     tu_rng_seed(&r, seed * 31 + ri);
     for (i = 0; i < nx; i++) {
       x[i] = tu_rng_uniform(&r, -2, 2);
       xh[i] = oftawq__float_to_half(x[i]);
+      xbh[i] = oftawq__float_to_bf16(x[i]);
+      xb[i] = oftawq__bf16_to_float(xbh[i]);
     }
     oftawq__ref_awq(x, rows, K, N, G, L.qw, L.qz, L.sc, L.bias, yr);
+    oftawq__ref_awq(xb, rows, K, N, G, L.qw, L.qz, L.sc, L.bias, yb); /* BF16: AutoAWQ takes the bf16 x to fp16 */
     for (p = OFTAWQ_AWQ_AUTO; p <= OFTAWQ_AWQ_DENSE; p++) {
       char what[96];
       if (p == OFTAWQ_AWQ_GEMV && rows > 8) continue; /* valid but slow; AUTO never picks it there */
@@ -154,7 +157,17 @@ static void check_layer(int K, int N, int G, int G_arg, int with_bias, uint64_t 
       ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_F16, xh, yh, rows), OFTAWQ_OK);
       for (i = 0; i < ny; i++) y[i] = oftawq__half_to_float(yh[i]);
       expect_close(y, yr, ny, what);
+      /* BF16: the fp16 result rounded to bf16 (8 significant bits) */
+      ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_BF16, xbh, yh, rows), OFTAWQ_OK);
+      for (i = 0; i < ny; i++) {
+        float got = oftawq__bf16_to_float(yh[i]), want = oftawq__bf16_to_float(oftawq__float_to_bf16(yb[i]));
+        ck_assert_msg(fabsf(got - want) <= fmaxf(fabsf(want), fabsf(got)) / 128.0f + 1e-4f, "%s bf16 [%zu]: %g vs %g",
+                      what, i, got, want);
+      }
     }
+    free(xb);
+    free(yb);
+    free(xbh);
     free(x);
     free(y);
     free(yr);

@@ -492,6 +492,18 @@ START_TEST(transform_matches_reference)
         ck_assert_msg(fabsf(got - want) <= fabsf(want) * (1.0f / 1024) + 6e-8f, "b=%d f16 [%zu]: %g vs %g", b, i, got,
                       want);
       }
+      /* BF16 likewise, with one bf16 rounding (8 significant bits) */
+      for (i = 0; i < n; i++) {
+        xh[i] = oftawq__float_to_bf16(x[i]);
+        xf[i] = oftawq__bf16_to_float(xh[i]);
+      }
+      ck_assert_int_eq(oftawq_oft_rotate(oft, OFTAWQ_BF16, xh, yh, rows), OFTAWQ_OK);
+      oftawq__ref_rotate(xf, rows, 3, b, Rd, 0, yr);
+      for (i = 0; i < n; i++) {
+        float got = oftawq__bf16_to_float(yh[i]), want = oftawq__bf16_to_float(oftawq__float_to_bf16(yr[i]));
+        ck_assert_msg(fabsf(got - want) <= fabsf(want) * (1.0f / 128) + 1e-30f, "b=%d bf16 [%zu]: %g vs %g", b, i,
+                      got, want);
+      }
       free(x);
       free(y);
       free(yr);
@@ -737,6 +749,23 @@ START_TEST(rotate_on_caller_buffers)
 }
 END_TEST
 
+/* bf16 rounding as c10::BFloat16 rounds: to nearest even, Inf kept, a NaN to the quiet NaN 0x7fc0. */
+START_TEST(bf16_conversion_matches_torch)
+{
+  unsigned h;
+  for (h = 0; h < 0x10000u; h++) {
+    float f = oftawq__bf16_to_float((uint16_t)h);
+    if (isnan(f)) continue;
+    ck_assert_uint_eq(oftawq__float_to_bf16(f), h);
+  }
+  ck_assert_uint_eq(oftawq__float_to_bf16(1.0f + 1.0f / 256), 0x3f80); /* tie to even */
+  ck_assert_uint_eq(oftawq__float_to_bf16(1.0f + 3.0f / 256), 0x3f82);
+  ck_assert_uint_eq(oftawq__float_to_bf16(3.4e38f), 0x7f80);            /* rounds to Inf */
+  ck_assert_uint_eq(oftawq__float_to_bf16(-NAN), 0x7fc0);
+  ck_assert_uint_eq(oftawq__float_to_bf16(-INFINITY), 0xff80);
+}
+END_TEST
+
 START_TEST(half_conversion_round_trips)
 {
   unsigned h;
@@ -781,6 +810,7 @@ int main(void)
   tcase_add_test(cpu, config_accepted_as_peft);
   tcase_add_test(cpu, peft_version_selects_formula);
   tcase_add_test(cpu, half_conversion_round_trips);
+  tcase_add_test(cpu, bf16_conversion_matches_torch);
   tcase_set_timeout(dev, 300);
   tcase_add_test(dev, peft_fixtures_current);
   tcase_add_test(dev, peft_fixtures_legacy_formula);

@@ -247,3 +247,20 @@ void oftawq__ref_awq(const float *x, size_t rows, int K, int N, int G, const int
   }
   free(acc);
 }
+
+uint16_t oftawq__float_to_bf16(float f)
+{
+  uint32_t u;
+  if (isnan(f)) return 0x7fc0;
+  memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
+float oftawq__bf16_to_float(uint16_t h)
+{
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}

@@ -35,5 +35,8 @@ void oftawq__ref_awq(const float *x, size_t rows, int K, int N, int G, const int
 /* IEEE half <-> float, round to nearest even. */
 uint16_t oftawq__float_to_half(float f);
 float oftawq__half_to_float(uint16_t h);
+/* bfloat16 <-> float, round to nearest even; a NaN becomes 0x7fc0 (c10::BFloat16 rounding). */
+uint16_t oftawq__float_to_bf16(float f);
+float oftawq__bf16_to_float(uint16_t h);
 
 #endif /* OFTAWQ_REF_H */

@@ -5,7 +5,7 @@
 
 size_t oftawq__dtype_size(oftawq_dtype dtype)
 {
-  return dtype == OFTAWQ_F32 ? 4 : dtype == OFTAWQ_F16 ? 2 : 0;
+  return dtype == OFTAWQ_F32 ? 4 : (dtype == OFTAWQ_F16 || dtype == OFTAWQ_BF16) ? 2 : 0;
 }
 
 oftawq_status oftawq__rows_bytes(oftawq_context *ctx, oftawq_dtype dtype, size_t rows, size_t cols, size_t *bytes)
