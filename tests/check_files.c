@@ -201,6 +201,148 @@ START_TEST(model_folder_listing)
 }
 END_TEST
 
+/* A file in `dir` with the given bytes. */
+static void put_file(const char *dir, const char *name, const void *data, size_t n)
+{
+  char path[4200];
+  FILE *f;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  ck_assert_ptr_nonnull(f = fopen(path, "wb"));
+  ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+  fclose(f);
+}
+
+/* A weights file holding module `module` (K = 16, N = 8, G = 16) whose qweight words all equal `fill`. */
+static void put_module(const char *dir, const char *file, const char *module, int32_t fill)
+{
+  static int32_t qw[16], qz[1];
+  static uint16_t sc[8];
+  char names[3][128], path[4200];
+  oftawq_tensor t[3];
+  size_t i;
+  for (i = 0; i < 16; i++) qw[i] = fill;
+  for (i = 0; i < 8; i++) sc[i] = 0x3c00;
+  for (i = 0; i < 3; i++) oftawq_tensor_init(&t[i]);
+  snprintf(names[0], sizeof names[0], "%s.qweight", module);
+  snprintf(names[1], sizeof names[1], "%s.qzeros", module);
+  snprintf(names[2], sizeof names[2], "%s.scales", module);
+  t[0].name = names[0], t[0].dtype = OFTAWQ_T_I32, t[0].ndim = 2, t[0].shape[0] = 16, t[0].shape[1] = 1;
+  t[0].data = qw, t[0].nbytes = sizeof qw;
+  t[1].name = names[1], t[1].dtype = OFTAWQ_T_I32, t[1].ndim = 2, t[1].shape[0] = 1, t[1].shape[1] = 1;
+  t[1].data = qz, t[1].nbytes = sizeof qz;
+  t[2].name = names[2], t[2].dtype = OFTAWQ_T_F16, t[2].ndim = 2, t[2].shape[0] = 1, t[2].shape[1] = 8;
+  t[2].data = sc, t[2].nbytes = sizeof sc;
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  ck_assert_int_eq(oftawq_safetensors_write(path, t, 3, NULL, 0), OFTAWQ_OK);
+}
+
+static const char awq_config[] =
+  "{\"model_type\": \"llama\", \"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4, "
+  "\"group_size\": 16, \"zero_point\": true, \"version\": \"gemm\"}}";
+
+/* Opens the folder and returns the first qweight word of `module` (or the status, negated into why). */
+static oftawq_status open_and_read(const char *dir, const char *module, int32_t *word, char *why, size_t cap)
+{
+  oftawq_model_file *m = NULL;
+  oftawq_awq_tensors t;
+  oftawq_status st = oftawq_model_file_open(dir, &m, why, cap);
+  if (st < 0) return st;
+  oftawq_awq_tensors_init(&t);
+  st = oftawq_model_file_module(m, module, &t, why, cap);
+  if (st == OFTAWQ_OK) memcpy(word, t.qweight, 4);
+  oftawq_model_file_close(m);
+  return st;
+}
+
+/* Sharded folders: the index's weight_map says which shard holds each tensor; nothing else is read. */
+START_TEST(shards_follow_the_index)
+{
+  static const char index[] = "{\"metadata\": {}, \"weight_map\": {"
+    "\"a.qweight\": \"model-00001-of-00002.safetensors\", \"a.qzeros\": \"model-00001-of-00002.safetensors\", "
+    "\"a.scales\": \"model-00001-of-00002.safetensors\", \"b.qweight\": \"model-00002-of-00002.safetensors\", "
+    "\"b.qzeros\": \"model-00002-of-00002.safetensors\", \"b.scales\": \"model-00002-of-00002.safetensors\"}}";
+  char *dir = tu_tempdir("shards"), why[512], path[4200];
+  oftawq_model_file *m = NULL;
+  int32_t word = 0;
+  put_file(dir, "config.json", awq_config, sizeof awq_config - 1);
+  put_module(dir, "model-00001-of-00002.safetensors", "a", 0x11111111);
+  put_module(dir, "model-00002-of-00002.safetensors", "b", 0x22222222);
+  put_file(dir, "model.safetensors.index.json", index, sizeof index - 1);
+  /* a stale copy that sorts first, and a stray broken file: neither is read */
+  put_module(dir, "a_old.safetensors", "a", 0x77777777);
+  put_file(dir, "zz_broken.safetensors", "garbage", 7);
+  ck_assert_msg(open_and_read(dir, "a", &word, why, sizeof why) == OFTAWQ_OK, "%s", why);
+  ck_assert_uint_eq((uint32_t)word, 0x11111111u);
+  ck_assert_int_eq(open_and_read(dir, "b", &word, why, sizeof why), OFTAWQ_OK);
+  ck_assert_uint_eq((uint32_t)word, 0x22222222u);
+  ck_assert_int_eq(oftawq_model_file_open(dir, &m, why, sizeof why), OFTAWQ_OK);
+  ck_assert_uint_eq(oftawq_model_file_module_count(m), 2);
+  oftawq_model_file_close(m);
+
+  /* the index names a shard that does not hold the tensor */
+  put_module(dir, "model-00002-of-00002.safetensors", "c", 0x22222222);
+  ck_assert_int_eq(open_and_read(dir, "b", &word, why, sizeof why), OFTAWQ_E_FORMAT);
+  ck_assert_msg(strstr(why, "does not hold it") != NULL, "%s", why);
+  put_module(dir, "model-00002-of-00002.safetensors", "b", 0x22222222);
+
+  /* both a single file and an index: ambiguous */
+  put_module(dir, "model.safetensors", "a", 0x33333333);
+  ck_assert_int_eq(open_and_read(dir, "a", &word, why, sizeof why), OFTAWQ_E_FORMAT);
+  ck_assert_msg(strstr(why, "ambiguous") != NULL, "%s", why);
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  remove(path);
+
+  /* a NUL in a shard name is refused, not cut short */
+  {
+    static const char nul[] = "{\"weight_map\": {\"a.qweight\": \"model-00001-of-00002.safetensors\\u0000junk\"}}";
+    put_file(dir, "model.safetensors.index.json", nul, sizeof nul - 1);
+    ck_assert_int_eq(open_and_read(dir, "a", &word, why, sizeof why), OFTAWQ_E_FORMAT);
+    ck_assert_msg(strstr(why, "NUL") != NULL, "%s", why);
+  }
+  /* a path, a duplicate, an empty map */
+  {
+    static const char *const bad[][2] = {
+      {"{\"weight_map\": {\"a.qweight\": \"../model-00001-of-00002.safetensors\"}}", "not a file of the folder"},
+      {"{\"weight_map\": {\"a.qweight\": 3}}", "not a file of the folder"},
+      {"{\"weight_map\": {\"a.qweight\": \"model-00001-of-00002.safetensors\", "
+       "\"a.qweight\": \"model-00002-of-00002.safetensors\"}}", "listed twice"},
+      {"{\"weight_map\": {}}", "empty"},
+      {"{\"weights\": {}}", "no weight_map"},
+      {"[1]", "not an object"},
+    };
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      put_file(dir, "model.safetensors.index.json", bad[i][0], strlen(bad[i][0]));
+      ck_assert_int_eq(open_and_read(dir, "a", &word, why, sizeof why), OFTAWQ_E_FORMAT);
+      ck_assert_msg(strstr(why, bad[i][1]) != NULL, "%s lacks %s", why, bad[i][1]);
+    }
+  }
+  /* an unreadable index is an error, never skipped (here a folder where the index should be) */
+  snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+  remove(path);
+  ck_assert_int_eq(mkdir(path, 0755), 0);
+  ck_assert_int_lt(open_and_read(dir, "a", &word, why, sizeof why), 0);
+  ck_assert_msg(strstr(why, "index.json") != NULL, "%s", why);
+  rmdir(path);
+
+  /* no index: several weight files are ambiguous, model.safetensors is the one, a single file is used */
+  ck_assert_int_eq(open_and_read(dir, "a", &word, why, sizeof why), OFTAWQ_E_FORMAT);
+  ck_assert_msg(strstr(why, ".safetensors files") != NULL, "%s", why);
+  put_module(dir, "model.safetensors", "a", 0x44444444);
+  ck_assert_int_eq(open_and_read(dir, "a", &word, why, sizeof why), OFTAWQ_OK);
+  ck_assert_uint_eq((uint32_t)word, 0x44444444u);
+  tu_rmdir(dir);
+  free(dir);
+  dir = tu_tempdir("single");
+  put_file(dir, "config.json", awq_config, sizeof awq_config - 1);
+  put_module(dir, "awq_model_w4_g16.safetensors", "a", 0x55555555);
+  ck_assert_int_eq(open_and_read(dir, "a", &word, why, sizeof why), OFTAWQ_OK);
+  ck_assert_uint_eq((uint32_t)word, 0x55555555u);
+  tu_rmdir(dir);
+  free(dir);
+}
+END_TEST
+
 START_TEST(adapter_defaults_and_legacy_version)
 {
   char *dir = tu_tempdir("adapter"), path[4200];
@@ -500,6 +642,7 @@ int main(void)
   tcase_add_test(cpu, writer_round_trip);
   tcase_add_test(cpu, parser_checks_in_memory);
   tcase_add_test(cpu, model_folder_listing);
+  tcase_add_test(cpu, shards_follow_the_index);
   tcase_add_test(cpu, adapter_defaults_and_legacy_version);
   tcase_set_timeout(dev, 300);
   tcase_add_test(dev, corpus_through_the_library);

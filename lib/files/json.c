@@ -17,6 +17,22 @@ char *oftawq__path_join(const char *dir, const char *name)
   return p;
 }
 
+int oftawq__json_has_nul(const char *text, size_t len)
+{
+  size_t i;
+  int in_string = 0;
+  if (memchr(text, '\0', len)) return 1;
+  for (i = 0; i < len; i++) {
+    if (text[i] == '"') {
+      in_string = !in_string;
+    } else if (in_string && text[i] == '\\' && i + 1 < len) {
+      if (text[i + 1] == 'u' && i + 5 < len && !memcmp(text + i + 2, "0000", 4)) return 1;
+      i++; /* the escaped character */
+    }
+  }
+  return 0;
+}
+
 /* Reads and parses a JSON file: OFTAWQ_E_NOT_FOUND if it does not exist. */
 oftawq_status oftawq__json_read(const char *path, cJSON **out, char *why, size_t cap)
 {
@@ -25,6 +41,10 @@ oftawq_status oftawq__json_read(const char *path, cJSON **out, char *why, size_t
   oftawq_status status;
   *out = NULL;
   if ((status = oftawq__file_read(path, 0, OFTAWQ__MAX_JSON_FILE, &text, &n, why, cap)) < 0) return status;
+  if (oftawq__json_has_nul(text, n)) {
+    free(text);
+    return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: a string holds a NUL character (\\u0000)", path);
+  }
   *out = cJSON_ParseWithLength(text, n);
   free(text);
   if (!*out) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: not valid JSON", path);

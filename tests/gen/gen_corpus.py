@@ -141,6 +141,32 @@ def main():
     model_variant("not_quantized", config={"architectures": ["LlamaForCausalLM"]}, expect="not quantised")
     model_variant("group_size_mismatch", qconfig=dict(QCONFIG, group_size=48), expect="group size 48")
 
+    def sharded_model(name, files, index=None, expect=""):
+        """A model folder with the given weight files (name -> tensors) and index text (None: no index)."""
+        d = os.path.join(OUT, name, "model")
+        write(os.path.join(d, "config.json"), json.dumps({"architectures": ["LlamaForCausalLM"],
+                                                          "quantization_config": QCONFIG}, indent=1))
+        for fname, tensors in files.items():
+            write(os.path.join(d, fname), safetensors_bytes(tensors, {"format": "pt"}))
+        if index is not None:
+            write(os.path.join(d, "model.safetensors.index.json"), index)
+        case(name, GOOD_ARGS.replace("@good/model", "@%s/model" % name) + ADAPTER, expect)
+
+    shard = "model-00001-of-00001.safetensors"
+    good_map = json.dumps({"metadata": {}, "weight_map": {k: shard for k in GOOD_MODEL}})
+    sharded_model("index_nul_name", {"model.safetensors": GOOD_MODEL},
+                  '{"weight_map": {"%s.qweight": "model.safetensors\\u0000junk"}}' % MODULE, "NUL")
+    sharded_model("index_wrong_shard", {shard: GOOD_MODEL, "other.safetensors": {"x": np.zeros(1, np.float32)}},
+                  json.dumps({"weight_map": dict({k: shard for k in GOOD_MODEL},
+                                                 **{MODULE + ".qzeros": "other.safetensors"})}),
+                  "which does not hold it")
+    sharded_model("index_path_escape", {shard: GOOD_MODEL},
+                  json.dumps({"weight_map": {MODULE + ".qweight": "../good/model/model.safetensors"}}),
+                  "not a file of the folder")
+    sharded_model("index_and_single", {shard: GOOD_MODEL, "model.safetensors": GOOD_MODEL}, good_map, "ambiguous")
+    sharded_model("ambiguous_files", {"a.safetensors": GOOD_MODEL, "b.safetensors": GOOD_MODEL}, None,
+                  "2 .safetensors files")
+
     case("missing_module", GOOD_ARGS.replace(MODULE, "model.layers.9.mlp.up_proj"), "no module 'model.layers.9")
     case("unconverted_module", GOOD_ARGS.replace(MODULE, "model.layers.0.mlp.gate_proj"), "not quantised")
 
