@@ -120,6 +120,26 @@ OFTAWQ_API const char *oftawq_version_string(void);
 OFTAWQ_API oftawq_status oftawq_version_compare(const char *a, const char *b, int *result);
 
 /*-*****************************************************************
+ *  Text from files and callers
+ *******************************************************************/
+
+/*! oftawq_escape() :
+ *  Copies `text` with everything that could act on a terminal or split a line
+ *  escaped: newline, carriage return and tab as \n \r \t, other control bytes
+ *  and bytes that are not valid UTF-8 as \xHH, C1 controls, line separators and
+ *  bidirectional overrides as \uHHHH. Printable UTF-8 is kept; escaped text
+ *  escapes to itself. Every message of the library (last errors, log
+ *  callbacks, `why` buffers) is already escaped this way, so that a crafted
+ *  tensor name or path cannot print a fake second line; use this for the
+ *  untrusted strings an application prints itself.
+ *  @buf    : receives the result, truncated at an escape's boundary and
+ *            NUL-terminated when capacity > 0 (may be NULL with capacity 0).
+ *  @needed : receives the full length without the NUL (may be NULL).
+ *  @return : OFTAWQ_OK, or OFTAWQ_E_INVALID_ARGUMENT for a NULL text, or a NULL
+ *            buf with a capacity. */
+OFTAWQ_API oftawq_status oftawq_escape(const char *text, char *buf, size_t capacity, size_t *needed);
+
+/*-*****************************************************************
  *  Logging
  *******************************************************************/
 

@@ -1,6 +1,6 @@
 /* check_inputs.c: every file the library reads is opened only if it is a regular file - FIFOs, devices, folders
- * and loops of links are refused at once with their real cause, and a cache entry that is not a plain file is
- * rebuilt. A hang fails by Check's per-test timeout. */
+ * and loops of links are refused at once with their real cause - and a cache entry that is not a plain file, or
+ * holds another program's binary, is rebuilt. A hang fails by Check's per-test timeout. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +12,7 @@
 
 #include "oftawq.h"
 #include "common/fileio.h"
+#include "runtime/cache.h"
 #include "runtime/program.h"
 #include "testutil.h"
 
@@ -241,6 +242,64 @@ START_TEST(kernel_source_override)
 }
 END_TEST
 
+/* x[i] * SCALE through the program built with `options`. */
+static void run_scale(oftawq_context *ctx, const char *options, float expect)
+{
+  static const char source[] = "__kernel void scale(__global float *x) { x[get_global_id(0)] *= SCALE; }\n";
+  cl_context cl_ctx;
+  cl_command_queue queue;
+  cl_program prog;
+  cl_kernel k;
+  cl_mem buf;
+  cl_int err;
+  float x[4] = {1, 2, 3, 4};
+  size_t n = 4, i;
+  ck_assert_int_eq(oftawq__program_from_source(ctx, "scale", source, sizeof source - 1, options, &prog), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_context_get_cl(ctx, &cl_ctx, &queue, NULL), OFTAWQ_OK);
+  ck_assert_ptr_nonnull(k = clCreateKernel(prog, "scale", &err));
+  ck_assert_ptr_nonnull(buf = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof x, x, &err));
+  ck_assert_int_eq(clSetKernelArg(k, 0, sizeof buf, &buf), CL_SUCCESS);
+  ck_assert_int_eq(clEnqueueNDRangeKernel(queue, k, 1, NULL, &n, NULL, 0, NULL, NULL), CL_SUCCESS);
+  ck_assert_int_eq(clEnqueueReadBuffer(queue, buf, CL_TRUE, 0, sizeof x, x, 0, NULL, NULL), CL_SUCCESS);
+  for (i = 0; i < n; i++) ck_assert_float_eq(x[i], expect * (float)(i + 1));
+  clReleaseMemObject(buf);
+  clReleaseKernel(k);
+}
+
+/* An entry filed under one build that holds another build's binary, with a valid checksum: rebuilt, not run. */
+START_TEST(program_cache_entry_of_another_program)
+{
+  static const char source[] = "__kernel void scale(__global float *x) { x[get_global_id(0)] *= SCALE; }\n";
+  char *dir = tu_tempdir("foreign");
+  oftawq_context *ctx = tu_context(dir);
+  oftawq_context_stats stats;
+  char *key2 = oftawq__program_key(ctx, "scale", source, sizeof source - 1, "-DSCALE=2.0f");
+  char *key3 = oftawq__program_key(ctx, "scale", source, sizeof source - 1, "-DSCALE=3.0f");
+  unsigned char *bin = NULL;
+  size_t len = 0;
+  run_scale(ctx, "-DSCALE=2.0f", 2.0f);
+  run_scale(ctx, "-DSCALE=3.0f", 3.0f);
+  ck_assert_int_eq(oftawq__bincache_load(ctx, key3, &bin, &len), 1);
+  oftawq__bincache_store(ctx, key2, bin, len); /* x3's binary, filed as x2's with a valid checksum */
+  free(bin);
+  oftawq_context_destroy(ctx);
+  ctx = tu_context(dir);
+  run_scale(ctx, "-DSCALE=2.0f", 2.0f);
+  oftawq_context_stats_init(&stats);
+  ck_assert_int_eq(oftawq_context_get_stats(ctx, &stats), OFTAWQ_OK);
+  ck_assert_uint_eq(stats.binaries_rejected, 1);
+  ck_assert_uint_eq(stats.programs_from_source, 1);
+  run_scale(ctx, "-DSCALE=3.0f", 3.0f); /* the genuine entry still loads */
+  ck_assert_int_eq(oftawq_context_get_stats(ctx, &stats), OFTAWQ_OK);
+  ck_assert_uint_eq(stats.programs_from_binary, 1);
+  oftawq_context_destroy(ctx);
+  free(key2);
+  free(key3);
+  remove_tree(dir);
+  free(dir);
+}
+END_TEST
+
 static void count_tuned(void *user, const char *device, const char *entry)
 {
   (void)device;
@@ -291,6 +350,7 @@ int main(void)
   suite_add_tcase(s, files);
   tcase_set_timeout(dev, 60);
   tcase_add_loop_test(dev, program_cache_entry, 0, 3);
+  tcase_add_test(dev, program_cache_entry_of_another_program);
   tcase_add_loop_test(dev, kernel_source_override, 0, 3);
   tcase_add_loop_test(dev, tuning_database, 0, 3);
   suite_add_tcase(s, dev);

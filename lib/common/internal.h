@@ -31,6 +31,23 @@ int oftawq__mul_size(size_t a, size_t b, size_t *out);
 char *oftawq__strdup(const char *s);
 /* vsnprintf into a fresh heap string; NULL when out of memory. */
 char *oftawq__vformat(const char *fmt, va_list ap);
+/* The same, escaped with oftawq__escape (a message: one line, inert on a terminal). */
+char *oftawq__vformat_escaped(const char *fmt, va_list ap);
+
+/* Sorts the indices idx[0..n) by cmp (stable merge sort: at most n * ceil(log2 n) comparisons whatever the
+ * input, so no crafted file makes it quadratic); tmp has room for n. Returns the comparisons made. */
+size_t oftawq__sort_indices(size_t *idx, size_t *tmp, size_t n, int (*cmp)(const void *user, size_t a, size_t b),
+                            const void *user);
+
+/* The UTF-8 sequence at p (at most `left` bytes): its length, and its code point in *code_point; 0 when it is not
+ * valid UTF-8 (overlong forms, surrogates and code points past U+10FFFF included). */
+size_t oftawq__utf8_decode(const unsigned char *p, size_t left, uint32_t *code_point);
+
+/* `text` with every byte that could act on a terminal or start a new line escaped (\n, \t, \xHH for other
+ * control bytes and invalid UTF-8, \uHHHH for C1, line-separator and bidirectional-override characters),
+ * into buf (truncated at an escape's boundary, NUL-terminated when cap > 0). Returns the full length
+ * without the NUL. Escaped text escapes to itself. Every message the library makes goes through it. */
+size_t oftawq__escape(const char *text, char *buf, size_t cap);
 
 /* 64-bit FNV-1a, incremental: start from OFTAWQ__FNV_OFFSET. */
 #define OFTAWQ__FNV_OFFSET UINT64_C(0xcbf29ce484222325)

@@ -27,6 +27,42 @@ void oftawq__ref_skew(const float *w, int b, double *Q)
     }
 }
 
+/* y = Q v for Q = skew(w), without forming Q. */
+static void skew_times(const float *w, int b, const double *v, double *y)
+{
+  int r, c, m = 0;
+  memset(y, 0, (size_t)b * sizeof *y);
+  for (r = 0; r < b; r++)
+    for (c = r + 1; c < b; c++, m++) {
+      y[r] += w[m] * v[c];
+      y[c] -= w[m] * v[r];
+    }
+}
+
+double oftawq__ref_skew_norm2_lower(const float *w, int b, int iterations, double *scratch)
+{
+  double *v = scratch, *u = scratch + b, best = 0;
+  int i, k;
+  uint64_t s = UINT64_C(0x9e3779b97f4a7c15);
+  for (i = 0; i < b; i++) { /* a fixed start that no structured Q is orthogonal to in practice */
+    s = s * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+    v[i] = (double)(s >> 11) / 9007199254740992.0 - 0.5;
+  }
+  for (k = 0; k < iterations; k++) {
+    double nv = 0, nu = 0;
+    for (i = 0; i < b; i++) nv += v[i] * v[i];
+    if (nv == 0) break;
+    skew_times(w, b, v, u); /* |Q v| / |v| <= |Q|_2 whatever v is */
+    for (i = 0; i < b; i++) nu += u[i] * u[i];
+    if (sqrt(nu / nv) > best) best = sqrt(nu / nv);
+    skew_times(w, b, u, v); /* v = Q Q v = -Q^T Q v: the power iteration on Q^T Q (sign irrelevant) */
+    nv = 0;
+    for (i = 0; i < b; i++) nv += v[i] * v[i];
+    for (i = 0; nv > 0 && i < b; i++) v[i] /= sqrt(nv);
+  }
+  return best;
+}
+
 void oftawq__ref_coft(float *w, int rows, int n_el, double eps)
 {
   /* PEFT computes eps' in fp32 and the norm of the full skew matrix. */

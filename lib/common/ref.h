@@ -11,6 +11,10 @@ int oftawq__ref_adjust(int d, int p);
 /* Q = skew(w) for one block: Q[r][c] = w[m], Q[c][r] = -w[m] over the row-major strict upper triangle. */
 void oftawq__ref_skew(const float *w, int b, double *Q);
 
+/* A lower bound of the spectral norm |Q|_2 of Q = skew(w) for one block, from `iterations` power iterations on
+ * Q^T Q (it approaches |Q|_2 from below; |Q|_F only bounds it from above). scratch: 2b doubles. */
+double oftawq__ref_skew_norm2_lower(const float *w, int b, int iterations, double *scratch);
+
 /* COFT projection of `rows` weight rows of n_el floats, in place:
  * w_i *= eps' / (sqrt(2) |w_i|) when that norm exceeds eps' = eps / sqrt(rows). */
 void oftawq__ref_coft(float *w, int rows, int n_el, double eps);

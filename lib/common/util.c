@@ -51,3 +51,54 @@ char *oftawq__vformat(const char *fmt, va_list ap)
   return s;
 }
 
+
+size_t oftawq__sort_indices(size_t *idx, size_t *tmp, size_t n, int (*cmp)(const void *user, size_t a, size_t b),
+                            const void *user)
+{
+  size_t width, comparisons = 0;
+  size_t *from = idx, *to = tmp;
+  /* bottom-up merge sort: stable, and never more than n * ceil(log2 n) comparisons, whatever the input */
+  for (width = 1; width < n; width *= 2) {
+    size_t lo;
+    size_t *swap;
+    for (lo = 0; lo < n; lo += 2 * width) {
+      size_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+      size_t a = lo, b = mid, k = lo;
+      while (a < mid && b < hi) {
+        comparisons++;
+        to[k++] = cmp(user, from[b], from[a]) < 0 ? from[b++] : from[a++];
+      }
+      while (a < mid) to[k++] = from[a++];
+      while (b < hi) to[k++] = from[b++];
+    }
+    swap = from;
+    from = to;
+    to = swap;
+  }
+  if (from != idx) memcpy(idx, from, n * sizeof *idx);
+  return comparisons;
+}
+
+size_t oftawq__utf8_decode(const unsigned char *p, size_t left, uint32_t *code_point)
+{
+  size_t n, i;
+  uint32_t c;
+  if (left == 0) return 0;
+  if (p[0] < 0x80) {
+    *code_point = p[0];
+    return 1;
+  }
+  if (p[0] >= 0xc2 && p[0] <= 0xdf) n = 2;
+  else if (p[0] >= 0xe0 && p[0] <= 0xef) n = 3;
+  else if (p[0] >= 0xf0 && p[0] <= 0xf4) n = 4;
+  else return 0;
+  if (n > left) return 0;
+  c = p[0] & (0x7fu >> n);
+  for (i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    c = c << 6 | (p[i] & 0x3fu);
+  }
+  if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (n == 4 && (c < 0x10000 || c > 0x10ffff))) return 0;
+  *code_point = c;
+  return n;
+}

@@ -36,8 +36,10 @@ struct oftawq_safetensors {
   oftawq_tensor *tensors;
   size_t n;
   char **names;              /* owned copies; tensors[i].name points here */
-  char **meta;               /* key, value, key, value... */
+  size_t *by_name;           /* tensor indices in name order: lookups are binary searches */
+  char **meta;               /* key, value, key, value... in key order */
   size_t n_meta;
+  size_t comparisons;        /* name and offset comparisons the parse made (linear-time tests bound them) */
 };
 
 void oftawq_tensor_init(oftawq_tensor *t)
@@ -70,21 +72,11 @@ void oftawq_safetensors_close(oftawq_safetensors *f)
   for (i = 0; i < f->n; i++) free(f->names[i]);
   for (i = 0; i < 2 * f->n_meta; i++) free(f->meta[i]);
   free(f->names);
+  free(f->by_name);
   free(f->meta);
   free(f->tensors);
   if (f->map) munmap(f->map, f->map_len);
   free(f);
-}
-
-typedef struct range {
-  uint64_t begin, end;
-  size_t index;
-} range;
-
-static int cmp_range(const void *a, const void *b)
-{
-  const range *x = a, *y = b;
-  return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
 /* A JSON number that is an exact non-negative integer. */
@@ -98,12 +90,44 @@ static int json_uint(const cJSON *j, uint64_t *out)
   return 1;
 }
 
+/* What the JSON parser would let through but the format does not: a header that does not start with '{',
+ * invalid UTF-8, control bytes (NUL padding, say) and NUL characters in strings ("x\u0000evil" would
+ * otherwise be read as the C string "x"). One pass over the header. */
+static oftawq_status check_header_text(const unsigned char *h, size_t n, char *why, size_t cap)
+{
+  size_t i, step;
+  uint32_t code_point;
+  int in_string = 0;
+  if (n == 0 || h[0] != '{') return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header does not start with '{'");
+  for (i = 0; i < n; i += step) {
+    unsigned char c = h[i];
+    step = 1;
+    if (c < 0x20 && (in_string || (c != ' ' && c != '\t' && c != '\n' && c != '\r')))
+      return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header has the control byte 0x%02x at offset %zu%s", c, i,
+                         in_string ? ", inside a string" : "");
+    if (c >= 0x80 && !(step = oftawq__utf8_decode(h + i, n - i, &code_point)))
+      return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header is not valid UTF-8 (offset %zu)", i);
+    if (!in_string) {
+      in_string = c == '"';
+    } else if (c == '"') {
+      in_string = 0;
+    } else if (c == '\\' && i + 1 < n) {
+      if (h[i + 1] == 'u' && i + 5 < n && !memcmp(h + i + 2, "0000", 4))
+        return oftawq__why(why, cap, OFTAWQ_E_FORMAT,
+                           "the header holds a NUL character (\\u0000) in a string at offset %zu; names cannot "
+                           "contain one",
+                           i);
+      step = 2; /* the escaped character: an escaped quote does not end the string */
+    }
+  }
+  return OFTAWQ_OK;
+}
+
 static oftawq_status parse_tensor(oftawq_safetensors *f, const cJSON *e, const unsigned char *data, uint64_t data_len,
-                                  range *r, char *why, size_t cap)
+                                  uint64_t *range, char *why, size_t cap)
 {
   oftawq_tensor *t = &f->tensors[f->n];
-  const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *shape = cJSON_GetObjectItemCaseSensitive(e, "shape"),
-              *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets"), *d;
+  const cJSON *dt = NULL, *shape = NULL, *offs = NULL, *d;
   uint64_t begin, end, count = 1, esize = 0, v;
   size_t i;
   int k = 0;
@@ -111,6 +135,14 @@ static oftawq_status parse_tensor(oftawq_safetensors *f, const cJSON *e, const u
 
   oftawq_tensor_init(t);
   if (!cJSON_IsObject(e)) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "tensor '%s': entry is not an object", name);
+  cJSON_ArrayForEach(d, e) /* one pass; a repeated field is ambiguous */
+  {
+    const cJSON **field = !strcmp(d->string, "dtype") ? &dt : !strcmp(d->string, "shape") ? &shape
+                        : !strcmp(d->string, "data_offsets") ? &offs : NULL;
+    if (!field) continue;
+    if (*field) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "tensor '%s': '%s' given twice", name, d->string);
+    *field = d;
+  }
   if (!cJSON_IsString(dt)) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "tensor '%s': no dtype", name);
   for (i = 0; i < N_DTYPES; i++)
     if (!strcmp(dt->valuestring, dtypes[i].name)) {
@@ -132,8 +164,8 @@ static oftawq_status parse_tensor(oftawq_safetensors *f, const cJSON *e, const u
     t->shape[k++] = (int64_t)v;
   }
   t->ndim = k;
-  if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 || !json_uint(cJSON_GetArrayItem(offs, 0), &begin) ||
-      !json_uint(cJSON_GetArrayItem(offs, 1), &end))
+  if (!cJSON_IsArray(offs) || !offs->child || !offs->child->next || offs->child->next->next ||
+      !json_uint(offs->child, &begin) || !json_uint(offs->child->next, &end))
     return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "tensor '%s': data_offsets must be two non-negative integers", name);
   if (end < begin)
     return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "tensor '%s': data_offsets [%llu, %llu] are reversed", name,
@@ -152,31 +184,106 @@ static oftawq_status parse_tensor(oftawq_safetensors *f, const cJSON *e, const u
   t->name = f->names[f->n];
   t->data = data + begin;
   t->nbytes = (size_t)(end - begin);
-  r->begin = begin;
-  r->end = end;
-  r->index = f->n;
+  range[0] = begin;
+  range[1] = end;
   f->n++;
   return OFTAWQ_OK;
+}
+
+static int cmp_name(const void *user, size_t a, size_t b)
+{
+  const oftawq_safetensors *f = user;
+  return strcmp(f->names[a], f->names[b]);
+}
+
+static int cmp_meta_key(const void *user, size_t a, size_t b)
+{
+  char *const *meta = user;
+  return strcmp(meta[2 * a], meta[2 * b]);
+}
+
+/* [begin, end) pairs, ordered by begin */
+static int cmp_range(const void *user, size_t a, size_t b)
+{
+  const uint64_t *r = user;
+  return (r[2 * a] > r[2 * b]) - (r[2 * a] < r[2 * b]);
 }
 
 static oftawq_status parse_metadata(oftawq_safetensors *f, const cJSON *m, char *why, size_t cap)
 {
   const cJSON *e;
-  size_t n = 0;
+  size_t n = 0, i, *order = NULL;
+  char **sorted = NULL;
+  oftawq_status status = OFTAWQ_OK;
+  if (f->meta) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header names '__metadata__' twice");
   if (!cJSON_IsObject(m)) return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "__metadata__ is not an object");
   cJSON_ArrayForEach(e, m) n++;
   f->meta = calloc(2 * n + 1, sizeof *f->meta);
-  if (!f->meta) return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  order = calloc(2 * n + 1, sizeof *order);
+  sorted = calloc(2 * n + 1, sizeof *sorted);
+  if (!f->meta || !order || !sorted) {
+    status = oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+    goto done;
+  }
   cJSON_ArrayForEach(e, m)
   {
-    if (!cJSON_IsString(e))
-      return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "__metadata__ value of '%s' is not a string", e->string);
+    if (!cJSON_IsString(e)) {
+      status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "__metadata__ value of '%s' is not a string", e->string);
+      goto done;
+    }
     f->meta[2 * f->n_meta] = oftawq__strdup(e->string);
     f->meta[2 * f->n_meta + 1] = oftawq__strdup(e->valuestring);
+    order[f->n_meta] = f->n_meta;
     f->n_meta++;
-    if (!f->meta[2 * f->n_meta - 2] || !f->meta[2 * f->n_meta - 1])
-      return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+    if (!f->meta[2 * f->n_meta - 2] || !f->meta[2 * f->n_meta - 1]) {
+      status = oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+      goto done;
+    }
   }
+  f->comparisons += oftawq__sort_indices(order, order + n, n, cmp_meta_key, f->meta);
+  for (i = 0; i < n; i++) {
+    sorted[2 * i] = f->meta[2 * order[i]];
+    sorted[2 * i + 1] = f->meta[2 * order[i] + 1];
+  }
+  memcpy(f->meta, sorted, 2 * n * sizeof *sorted);
+  for (i = 1; i < n; i++)
+    if (!strcmp(f->meta[2 * i - 2], f->meta[2 * i])) {
+      status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "__metadata__ names '%s' twice", f->meta[2 * i]);
+      goto done;
+    }
+done:
+  free(order);
+  free(sorted);
+  return status;
+}
+
+/* Checks that no two tensors share a name or bytes; fills f->by_name. `ranges` holds n [begin, end) pairs. */
+static oftawq_status check_names_and_ranges(oftawq_safetensors *f, const uint64_t *ranges, char *why, size_t cap)
+{
+  size_t n = f->n, i, k, *order = malloc((2 * n + 1) * sizeof *order);
+  if (!order || !(f->by_name = malloc((n + 1) * sizeof *f->by_name))) {
+    free(order);
+    return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  }
+  for (i = 0; i < n; i++) f->by_name[i] = order[i] = i;
+  f->comparisons += oftawq__sort_indices(f->by_name, order + n, n, cmp_name, f);
+  for (i = 1; i < n; i++) /* JSON allows repeated keys; the format does not */
+    if (!strcmp(f->names[f->by_name[i - 1]], f->names[f->by_name[i]])) {
+      free(order);
+      return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header names '%s' twice", f->names[f->by_name[i]]);
+    }
+  f->comparisons += oftawq__sort_indices(order, order + n, n, cmp_range, ranges);
+  for (i = 1, k = 0; i < n; i++) { /* k: the range reaching furthest so far */
+    const uint64_t *r = ranges + 2 * order[i], *far = ranges + 2 * order[k];
+    if (r[1] > r[0] && r[0] < far[1]) {
+      oftawq_status status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "tensors '%s' and '%s' overlap in the data section",
+                                         f->names[order[k]], f->names[order[i]]);
+      free(order);
+      return status;
+    }
+    if (r[1] > far[1]) k = i;
+  }
+  free(order);
   return OFTAWQ_OK;
 }
 
@@ -184,11 +291,11 @@ oftawq_status oftawq__safetensors_parse(const unsigned char *buf, size_t len, of
                                         size_t cap)
 {
   oftawq_safetensors *f = NULL;
-  uint64_t hlen = 0;
+  uint64_t hlen = 0, *ranges = NULL;
   cJSON *root = NULL;
   const cJSON *e;
-  range *ranges = NULL;
-  size_t n = 0, i;
+  const char *end = NULL, *header = (const char *)buf + 8;
+  size_t n = 0;
   oftawq_status status = OFTAWQ_OK;
   int k;
 
@@ -201,11 +308,19 @@ oftawq_status oftawq__safetensors_parse(const unsigned char *buf, size_t len, of
   if (hlen > MAX_HEADER)
     return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "header size %llu exceeds %llu bytes", (unsigned long long)hlen,
                        (unsigned long long)MAX_HEADER);
-  root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hlen);
+  if ((status = check_header_text(buf + 8, (size_t)hlen, why, cap)) < 0) return status;
+  root = cJSON_ParseWithLengthOpts(header, (size_t)hlen, &end, 0);
   if (!root || !cJSON_IsObject(root)) {
     status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header is not a JSON object");
     goto fail;
   }
+  for (; end < header + hlen; end++) /* the format pads the header with spaces; JSON allows its whitespace */
+    if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+      status = oftawq__why(why, cap, OFTAWQ_E_FORMAT,
+                           "the header has %zu bytes after its JSON object that are not padding (offset %zu)",
+                           (size_t)(header + hlen - end), (size_t)(end - header));
+      goto fail;
+    }
   if (!(f = calloc(1, sizeof *f))) {
     status = oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
     goto fail;
@@ -213,34 +328,20 @@ oftawq_status oftawq__safetensors_parse(const unsigned char *buf, size_t len, of
   cJSON_ArrayForEach(e, root) n++;
   f->tensors = calloc(n + 1, sizeof *f->tensors);
   f->names = calloc(n + 1, sizeof *f->names);
-  ranges = calloc(n + 1, sizeof *ranges);
+  ranges = calloc(2 * n + 1, sizeof *ranges);
   if (!f->tensors || !f->names || !ranges) {
     status = oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
     goto fail;
   }
   cJSON_ArrayForEach(e, root)
   {
-    const cJSON *prev;
-    for (prev = root->child; prev != e; prev = prev->next) /* JSON allows repeated keys; the format does not */
-      if (!strcmp(prev->string, e->string)) {
-        status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header names '%s' twice", e->string);
-        goto fail;
-      }
     if (!strcmp(e->string, "__metadata__"))
       status = parse_metadata(f, e, why, cap);
     else
-      status = parse_tensor(f, e, buf + 8 + hlen, len - 8 - hlen, &ranges[f->n], why, cap);
+      status = parse_tensor(f, e, buf + 8 + hlen, len - 8 - hlen, ranges + 2 * f->n, why, cap);
     if (status < 0) goto fail;
   }
-  qsort(ranges, f->n, sizeof *ranges, cmp_range);
-  for (i = 1, k = 0; i < f->n; i++) { /* k: the range reaching furthest so far */
-    if (ranges[i].end > ranges[i].begin && ranges[i].begin < ranges[k].end) {
-      status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "tensors '%s' and '%s' overlap in the data section",
-                           f->tensors[ranges[k].index].name, f->tensors[ranges[i].index].name);
-      goto fail;
-    }
-    if (ranges[i].end > ranges[k].end) k = (int)i;
-  }
+  if ((status = check_names_and_ranges(f, ranges, why, cap)) < 0) goto fail;
   cJSON_Delete(root);
   free(ranges);
   *out = f;
@@ -251,6 +352,8 @@ fail:
   oftawq_safetensors_close(f);
   return status;
 }
+
+size_t oftawq__safetensors_comparisons(const oftawq_safetensors *f) { return f ? f->comparisons : 0; }
 
 oftawq_status oftawq_safetensors_open(const char *path, oftawq_safetensors **out, char *why, size_t cap)
 {
@@ -291,55 +394,117 @@ oftawq_status oftawq_safetensors_get(const oftawq_safetensors *f, size_t index, 
 
 oftawq_status oftawq_safetensors_find(const oftawq_safetensors *f, const char *name, oftawq_tensor *t)
 {
-  size_t i;
+  size_t lo = 0, hi;
   if (!f || !name || !t || t->size < sizeof *t) return OFTAWQ_E_INVALID_ARGUMENT;
-  for (i = 0; i < f->n; i++)
-    if (!strcmp(f->tensors[i].name, name)) {
-      *t = f->tensors[i];
+  for (hi = f->n; lo < hi;) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(f->names[f->by_name[mid]], name);
+    if (c == 0) {
+      *t = f->tensors[f->by_name[mid]];
       return OFTAWQ_OK;
     }
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
   return OFTAWQ_E_NOT_FOUND;
 }
 
 const char *oftawq_safetensors_metadata(const oftawq_safetensors *f, const char *key)
 {
-  size_t i;
-  for (i = 0; f && key && i < f->n_meta; i++)
-    if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
+  size_t lo = 0, hi;
+  if (!f || !key) return NULL;
+  for (hi = f->n_meta; lo < hi;) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(f->meta[2 * mid], key);
+    if (c == 0) return f->meta[2 * mid + 1];
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
   return NULL;
+}
+
+static int valid_utf8(const char *s)
+{
+  size_t left = strlen(s), step;
+  uint32_t code_point;
+  for (; left; s += step, left -= step)
+    if (!(step = oftawq__utf8_decode((const unsigned char *)s, left, &code_point))) return 0;
+  return 1;
+}
+
+static int cmp_tensor_name(const void *user, size_t a, size_t b)
+{
+  const oftawq_tensor *t = user;
+  return strcmp(t[a].name, t[b].name);
+}
+
+/* Everything the reader will check, before anything is written: a file we write is one we read back. */
+static oftawq_status check_tensors_to_write(const oftawq_tensor *tensors, size_t n, char *why, size_t cap)
+{
+  size_t i, *order, total = 0;
+  oftawq_status status = OFTAWQ_OK;
+  for (i = 0; i < n; i++) {
+    const oftawq_tensor *t = &tensors[i];
+    size_t es, count = 1;
+    int k;
+    if (t->size != sizeof *t) /* checked first: the array's stride is ours only if the sizes agree */
+      return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT,
+                         "tensor %zu: size field %zu, expected %zu (initialise with oftawq_tensor_init)", i, t->size,
+                         sizeof *t);
+    if (!t->name) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "tensor %zu: NULL name", i);
+    if (!valid_utf8(t->name) || !strcmp(t->name, "__metadata__"))
+      return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "tensor %zu: the name '%s' is %s", i, t->name,
+                         strcmp(t->name, "__metadata__") ? "not valid UTF-8" : "reserved for the metadata");
+    if (t->ndim < 0 || t->ndim > OFTAWQ_MAX_DIMS)
+      return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "tensor %zu ('%s'): ndim %d is outside 0..%d", i,
+                         t->name, t->ndim, OFTAWQ_MAX_DIMS);
+    if (!(es = oftawq__dtype_bytes(t->dtype)))
+      return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "tensor %zu ('%s'): unknown dtype %d", i, t->name,
+                         (int)t->dtype);
+    for (k = 0; k < t->ndim; k++)
+      if (t->shape[k] < 0 || (double)t->shape[k] > MAX_EXACT_INT || !oftawq__mul_size(count, (size_t)t->shape[k], &count))
+        return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT,
+                           "tensor %zu ('%s'): dimension %d (%lld) is negative or too large", i, t->name, k,
+                           (long long)t->shape[k]);
+    if (!oftawq__mul_size(count, es, &count) || count != t->nbytes || (t->nbytes && !t->data))
+      return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "tensor %zu ('%s'): dtype, shape and bytes disagree",
+                         i, t->name);
+    if ((double)total + (double)t->nbytes > MAX_EXACT_INT || total + t->nbytes < total)
+      return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "the tensors hold more bytes than a file may");
+    total += t->nbytes;
+  }
+  if (!(order = malloc((2 * n + 1) * sizeof *order)))
+    return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  for (i = 0; i < n; i++) order[i] = i;
+  oftawq__sort_indices(order, order + n, n, cmp_tensor_name, tensors);
+  for (i = 1; i < n && status == OFTAWQ_OK; i++)
+    if (!strcmp(tensors[order[i - 1]].name, tensors[order[i]].name))
+      status = oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "two tensors are named '%s'", tensors[order[i]].name);
+  free(order);
+  return status;
 }
 
 oftawq_status oftawq_safetensors_write(const char *path, const oftawq_tensor *tensors, size_t n, char *why,
                                        size_t cap)
 {
-  cJSON *root = cJSON_CreateObject(), *meta;
+  cJSON *root = NULL, *meta;
   char *header = NULL, *padded = NULL;
   unsigned char *data = NULL;
   size_t total = 0, i, hlen, plen;
   unsigned char lenbuf[8];
-  oftawq_status status = OFTAWQ_OK;
+  oftawq_status status;
   int k;
 
-  if (!path || (n && !tensors)) {
-    cJSON_Delete(root);
-    return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "NULL path or tensors");
-  }
-  if (!root || !(meta = cJSON_AddObjectToObject(root, "__metadata__")) || !cJSON_AddStringToObject(meta, "format", "pt")) {
+  if (!path || (n && !tensors)) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "NULL path or tensors");
+  if ((status = check_tensors_to_write(tensors, n, why, cap)) < 0) return status;
+  if (!(root = cJSON_CreateObject()) || !(meta = cJSON_AddObjectToObject(root, "__metadata__")) ||
+      !cJSON_AddStringToObject(meta, "format", "pt")) {
     status = oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
     goto done;
   }
   for (i = 0; i < n; i++) {
     const oftawq_tensor *t = &tensors[i];
-    size_t es = oftawq__dtype_bytes(t->dtype), count = 1;
     cJSON *e, *shape, *offs;
-    for (k = 0; k < t->ndim; k++)
-      if (t->shape[k] < 0 || !oftawq__mul_size(count, (size_t)t->shape[k], &count)) break;
-    if (!t->name || !es || t->ndim < 0 || t->ndim > OFTAWQ_MAX_DIMS || k < t->ndim ||
-        !oftawq__mul_size(count, es, &count) || count != t->nbytes || (t->nbytes && !t->data)) {
-      status = oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "tensor %zu ('%s'): dtype, shape and bytes disagree",
-                           i, t->name ? t->name : "(null)");
-      goto done;
-    }
     if (!(e = cJSON_AddObjectToObject(root, t->name)) || !cJSON_AddStringToObject(e, "dtype", oftawq_tensor_dtype_name(t->dtype)) ||
         !(shape = cJSON_AddArrayToObject(e, "shape")) || !(offs = cJSON_AddArrayToObject(e, "data_offsets"))) {
       status = oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
@@ -356,6 +521,11 @@ oftawq_status oftawq_safetensors_write(const char *path, const oftawq_tensor *te
   }
   hlen = strlen(header);
   plen = (hlen + 7) / 8 * 8; /* the data section starts 8-byte aligned; pad with spaces */
+  if (plen > MAX_HEADER) {
+    status = oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "a header of %zu bytes exceeds the format's %llu", plen,
+                         (unsigned long long)MAX_HEADER);
+    goto done;
+  }
   padded = malloc(plen);
   data = malloc(total ? total : 1);
   if (!padded || !data) {

@@ -2,19 +2,36 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/context.h"
 
 #define WHY 512
 
-/* The last component of a folder path ("a/b/" gives "b"). */
-static void base_name(const char *dir, char *out, size_t cap)
+/* The last component of a folder path ("a/b/" gives "b"): its start and length. */
+static const char *base_name(const char *dir, size_t *len)
 {
   size_t end = strlen(dir), start;
   while (end > 1 && dir[end - 1] == '/') end--;
   for (start = end; start > 0 && dir[start - 1] != '/'; start--) continue;
-  snprintf(out, cap, "%.*s", (int)(end - start), dir + start);
+  *len = end - start;
+  return dir + start;
+}
+
+/* The name adapter i takes: the caller's, "default" for the first, else its folder's. Never truncated. */
+static oftawq_status adapter_name(oftawq_context *ctx, const char *const *dirs, const char *const *names, size_t i,
+                                  char *out)
+{
+  const char *name = names && names[i] ? names[i] : i == 0 ? "default" : NULL;
+  size_t len = name ? strlen(name) : 0;
+  if (!name) name = base_name(dirs[i], &len);
+  if (len == 0 || len >= OFTAWQ_MAX_ADAPTER_NAME)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "adapter %zu: the name '%.*s' is %zu bytes; names have 1 to %d",
+                        i, (int)(len > 64 ? 64 : len), name, len, OFTAWQ_MAX_ADAPTER_NAME - 1);
+  memcpy(out, name, len);
+  out[len] = '\0';
+  return OFTAWQ_OK;
 }
 
 /* Adds one adapter folder's weights for `module` to the layer (or makes the layer with it). */
@@ -32,7 +49,8 @@ static oftawq_status load_adapter(oftawq_context *ctx, const oftawq_awq_tensors 
   oftawq_oft_config_init(&c);
   oftawq_adapter_config(a, &c);
   oftawq_oft_shape_init(&s);
-  if ((status = oftawq_oft_resolve(&c, base->K, ctx->log, ctx->log_user, &s, why, sizeof why)) < 0) {
+  /* no log: the layer's own resolve warns (once) about adjusted sizes */
+  if ((status = oftawq_oft_resolve(&c, base->K, NULL, NULL, &s, why, sizeof why)) < 0) {
     status = oftawq__fail(ctx, status, "%s: %s", dir, why);
     goto done;
   }
@@ -68,38 +86,36 @@ oftawq_status oftawq_layer_load(oftawq_context *ctx, const char *model_dir, cons
   oftawq_model_file *m = NULL;
   oftawq_awq_tensors base;
   oftawq_layer *layer = NULL;
-  oftawq_status status;
-  char why[WHY];
+  oftawq_status status = OFTAWQ_OK;
+  char why[WHY], (*names)[OFTAWQ_MAX_ADAPTER_NAME] = NULL;
   size_t i;
   if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
   if (!out || !model_dir || !module || (n && !adapter_dirs))
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_layer_load: NULL argument");
   *out = NULL;
-  if ((status = oftawq_model_file_open(model_dir, &m, why, sizeof why)) < 0) return oftawq__fail(ctx, status, "%s", why);
+  for (i = 0; i < n; i++)
+    if (!adapter_dirs[i]) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_layer_load: adapter folder %zu is NULL", i);
+  if (n && !(names = calloc(n, sizeof *names))) return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  for (i = 0; i < n && status == OFTAWQ_OK; i++) status = adapter_name(ctx, adapter_dirs, adapter_names, i, names[i]);
+  if (status < 0) goto done;
+  if ((status = oftawq_model_file_open(model_dir, &m, why, sizeof why)) < 0) {
+    status = oftawq__fail(ctx, status, "%s", why);
+    goto done;
+  }
   oftawq_awq_tensors_init(&base);
   if ((status = oftawq_model_file_module(m, module, &base, why, sizeof why)) < 0) {
     status = oftawq__fail(ctx, status, "%s: %s", model_dir, why);
     goto done;
   }
-  if (n == 0) {
-    status = oftawq_layer_create(ctx, &base, &layer);
-  }
-  for (i = 0; i < n && status >= 0; i++) {
-    char name[OFTAWQ_MAX_ADAPTER_NAME];
-    if (adapter_names && adapter_names[i])
-      snprintf(name, sizeof name, "%s", adapter_names[i]);
-    else if (i == 0)
-      snprintf(name, sizeof name, "default");
-    else
-      base_name(adapter_dirs[i], name, sizeof name);
-    status = load_adapter(ctx, &base, module, adapter_dirs[i], name, &layer);
-  }
+  if (n == 0) status = oftawq_layer_create(ctx, &base, &layer);
+  for (i = 0; i < n && status >= 0; i++) status = load_adapter(ctx, &base, module, adapter_dirs[i], names[i], &layer);
 done:
   if (status < 0) {
     oftawq_layer_destroy(layer);
     layer = NULL;
   }
   oftawq_model_file_close(m);
+  free(names);
   *out = layer;
   return status;
 }

@@ -173,8 +173,7 @@ int oftawq__bincache_load(oftawq_context *ctx, const char *key, unsigned char **
     problem = "checksum mismatch";
   if (problem) {
     free(entry);
-    ctx->stats.binaries_rejected++;
-    oftawq__log(ctx, OFTAWQ_LOG_WARNING, "ignoring a program cache entry (%s); rebuilding", problem);
+    oftawq__bincache_reject(ctx, problem);
     return 0;
   }
   /* the binary moves to the front of the buffer it was read into */
@@ -182,6 +181,12 @@ int oftawq__bincache_load(oftawq_context *ctx, const char *key, unsigned char **
   *binary = (unsigned char *)entry;
   *length = (size_t)len;
   return 1;
+}
+
+void oftawq__bincache_reject(oftawq_context *ctx, const char *problem)
+{
+  if (ctx->stats.binaries_rejected++ == 0) /* the first one says why; the stats count them all */
+    oftawq__log(ctx, OFTAWQ_LOG_WARNING, "ignoring a program cache entry (%s); rebuilding it from source", problem);
 }
 
 void oftawq__bincache_store(oftawq_context *ctx, const char *key, const unsigned char *binary, size_t length)

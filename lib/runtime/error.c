@@ -11,7 +11,7 @@ static void set_error(oftawq_context *ctx, const char *fmt, va_list ap)
 {
   if (!ctx) return;
   free(ctx->last_error);
-  ctx->last_error = oftawq__vformat(fmt, ap);
+  ctx->last_error = oftawq__vformat_escaped(fmt, ap);
 }
 
 oftawq_status oftawq__fail(oftawq_context *ctx, oftawq_status status, const char *fmt, ...)

@@ -35,9 +35,9 @@ static oftawq_status read_override(oftawq_context *ctx, const char *family, char
   return OFTAWQ_OK;
 }
 
-/* The identity of a build: everything that may change the binary. */
-static char *program_key(const oftawq_context *ctx, const char *name, const char *source, size_t length,
-                         const char *options)
+/* The identity of a build: everything that may change the binary ("+id": programs carry their identity kernel). */
+char *oftawq__program_key(const oftawq_context *ctx, const char *name, const char *source, size_t length,
+                          const char *options)
 {
   const oftawq_device_info *i = &ctx->info;
   unsigned long long h = (unsigned long long)oftawq__fnv1a(OFTAWQ__FNV_OFFSET, source, length);
@@ -45,7 +45,7 @@ static char *program_key(const oftawq_context *ctx, const char *name, const char
              strlen(i->driver_version) + strlen(name) + strlen(options) + 128;
   char *key = malloc(n);
   if (key)
-    snprintf(key, n, "oftawq %s|%s|%s|%s|%s|%s|%s|%016llx|%s", OFTAWQ_VERSION_STRING, i->platform_name,
+    snprintf(key, n, "oftawq %s+id|%s|%s|%s|%s|%s|%s|%016llx|%s", OFTAWQ_VERSION_STRING, i->platform_name,
              i->platform_version, i->name, i->version, i->driver_version, name, h, options);
   return key;
 }
@@ -68,6 +68,13 @@ static oftawq_status build_failure(oftawq_context *ctx, cl_program prog, cl_int 
   return status;
 }
 
+/* Every program carries an empty kernel whose name holds the hash of its key: a cached binary proves with it
+ * that it is the build it is filed under (an entry can hold another program's binary with a valid checksum). */
+static void identity_kernel(const char *key, char *name, size_t cap)
+{
+  snprintf(name, cap, "oftawq_identity_%016llx", (unsigned long long)oftawq__fnv1a(OFTAWQ__FNV_OFFSET, key, strlen(key)));
+}
+
 /* Tries the persistent cache; any failure on the way is a miss, never an error. */
 static cl_program load_binary(oftawq_context *ctx, const char *key, const char *options)
 {
@@ -76,20 +83,39 @@ static cl_program load_binary(oftawq_context *ctx, const char *key, const char *
   cl_int err = CL_SUCCESS, bin_status = CL_SUCCESS;
   const unsigned char *cbin;
   cl_program prog;
+  cl_kernel identity = NULL;
+  char identity_name[64];
   if (!oftawq__bincache_load(ctx, key, &bin, &len)) return NULL;
   cbin = bin;
   prog = clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->device, &len, &cbin, &bin_status, &err);
   free(bin);
-  if (prog && (err != CL_SUCCESS || bin_status != CL_SUCCESS ||
-               clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL) != CL_SUCCESS)) {
+  if (!prog || err != CL_SUCCESS || bin_status != CL_SUCCESS ||
+      clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL) != CL_SUCCESS) {
+    if (prog) clReleaseProgram(prog);
+    oftawq__bincache_reject(ctx, "the driver refused the binary");
+    return NULL;
+  }
+  identity_kernel(key, identity_name, sizeof identity_name);
+  if (!(identity = clCreateKernel(prog, identity_name, &err))) {
     clReleaseProgram(prog);
-    prog = NULL;
+    oftawq__bincache_reject(ctx, "it holds another program's binary");
+    return NULL;
   }
-  if (!prog) {
-    ctx->stats.binaries_rejected++;
-    oftawq__log(ctx, OFTAWQ_LOG_WARNING, "the driver refused a cached program binary; rebuilding");
-  }
+  clReleaseKernel(identity);
   return prog;
+}
+
+/* The source to compile: the caller's, then the identity kernel. Caller frees. */
+static char *source_with_identity(const char *key, const char *source, size_t length, size_t *total)
+{
+  char name[64], *full;
+  size_t n;
+  identity_kernel(key, name, sizeof name);
+  n = length + strlen(name) + 32;
+  if (!(full = malloc(n))) return NULL;
+  memcpy(full, source, length);
+  *total = length + (size_t)snprintf(full + length, n - length, "\n__kernel void %s(void) {}\n", name);
+  return full;
 }
 
 /* Saves the binary of a freshly compiled program. Creating the kernels first
@@ -121,11 +147,12 @@ oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name,
   oftawq_status status = OFTAWQ_OK;
   cl_program prog = NULL;
   cl_int err = CL_SUCCESS;
-  char *key;
+  char *key, *full = NULL;
+  size_t full_length = 0;
 
   *out = NULL;
   if (!options) options = "";
-  if (!(key = program_key(ctx, name, source, length, options))) return OFTAWQ_E_OUT_OF_MEMORY;
+  if (!(key = oftawq__program_key(ctx, name, source, length, options))) return OFTAWQ_E_OUT_OF_MEMORY;
   for (e = ctx->programs; e; e = e->next) {
     if (!strcmp(e->key, key)) {
       ctx->stats.programs_from_memory++;
@@ -142,7 +169,12 @@ oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name,
   if ((prog = load_binary(ctx, key, options)) != NULL) {
     ctx->stats.programs_from_binary++;
   } else {
-    prog = clCreateProgramWithSource(ctx->cl_ctx, 1, &source, &length, &err);
+    const char *text = full = source_with_identity(key, source, length, &full_length);
+    if (!full) {
+      status = oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+      goto fail;
+    }
+    prog = clCreateProgramWithSource(ctx->cl_ctx, 1, &text, &full_length, &err);
     if (!prog) {
       status = oftawq__cl_fail(ctx, err, "creating OpenCL program '%s' failed", name);
       goto fail;
@@ -155,6 +187,7 @@ oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name,
     ctx->stats.programs_from_source++;
     save_binary(ctx, prog, key);
   }
+  free(full);
   e->key = key;
   e->program = prog;
   e->next = ctx->programs;
@@ -163,6 +196,7 @@ oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name,
   return OFTAWQ_OK;
 fail:
   if (prog) clReleaseProgram(prog);
+  free(full);
   free(e);
   free(key);
   return status;

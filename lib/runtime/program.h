@@ -16,6 +16,10 @@
  * is OFTAWQ_E_BUILD and the compiler log is in the last-error detail. */
 oftawq_status oftawq__program_get(oftawq_context *ctx, const char *family, const char *options, cl_program *out);
 
+/* The identity of a build (everything that may change the binary): the key of its cache entry. Caller frees. */
+char *oftawq__program_key(const oftawq_context *ctx, const char *name, const char *source, size_t length,
+                          const char *options);
+
 /* Same for a source given by the caller (named `name` in messages). */
 oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name, const char *source, size_t length,
                                           const char *options, cl_program *out);

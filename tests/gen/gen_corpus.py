@@ -118,6 +118,26 @@ def main():
     bad_model_file("metadata_not_string", header_file({"__metadata__": {"format": 1}}, b""), "__metadata__")
     bad_model_file("negative_dim", header_file(
         {"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 8), "non-negative")
+    # what a lenient JSON parser lets through and the format does not (issue 14, item 9)
+    good_header = json.dumps({MODULE + ".qweight": {"dtype": "I32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    bad_model_file("header_trailing_garbage", header_file(good_header + b"  garbage", b"\0" * 8),
+                   "bytes after its JSON object that are not padding")
+    bad_model_file("header_nul_padding", header_file(good_header + b"\0" * 7, b"\0" * 8), "control byte 0x00")
+    bad_model_file("header_not_object", header_file(b" " + good_header, b"\0" * 8), "does not start with '{'")
+    bad_model_file("header_invalid_utf8", header_file(good_header.replace(b"qweight", b"qw\xffeight"), b"\0" * 8),
+                   "not valid UTF-8")
+    bad_model_file("tensor_name_nul", header_file(
+        b'{"x\\u0000evil": {"dtype": "I32", "shape": [2], "data_offsets": [0, 8]}}', b"\0" * 8),
+        "NUL character (\\u0000)")
+    bad_model_file("tensor_field_twice", header_file(
+        b'{"a": {"dtype": "I32", "dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}', b"\0" * 8),
+        "'dtype' given twice")
+    bad_model_file("metadata_key_twice", header_file(b'{"__metadata__": {"format": "pt", "format": "np"}}'),
+                   "__metadata__ names 'format' twice")
+    # untrusted text echoed in a message stays on its line, escape codes inert (item 8)
+    bad_model_file("tensor_name_injection", header_file(
+        {"a\noftawq: all good\u001b[2J": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8),
+        "tensor 'a\\noftawq: all good\\x1b[2J': F32 x 3 elements need 12 bytes")
 
     def model_variant(name, drop=(), change=None, expect="", qconfig=None, config=None):
         t = dict(GOOD_MODEL)
@@ -190,6 +210,8 @@ def main():
     adapter_variant("adapter_nan_weight", tensors={AKEY: np.full((4, 120), np.nan, np.float32)}, expect="NaN")
     adapter_variant("adapter_missing_module", tensors={"base_model.model.other.oft_R.weight": np.zeros((4, 120), np.float32)},
                     expect="no weights for module")
+    adapter_variant("adapter_version_injection", config=dict(ACONFIG, peft_version="0.18\n\u001b[2Joftawq: all good"),
+                    expect="peft_version '0.18\\n\\x1b[2Joftawq: all good' is not a PEP 440 version")
 
     def input_variant(name, tensors, expect):
         x_file(name, tensors)
@@ -205,6 +227,16 @@ def main():
     case("unknown_active", GOOD_ARGS + ADAPTER + " --active default,nope", "--active names 'nope'")
     case("duplicate_adapter_names", GOOD_ARGS + " --adapter @good/adapter:a --adapter @good/adapter:a",
          "already has an adapter 'a'")
+    # valid, but its block size is adjusted (10 -> 8 for K = 64): the CLI's output contract warns once (check_cli.sh)
+    adapter_dir("adapter_adjusted", config=dict(ACONFIG, oft_block_size=10),
+                tensors={AKEY: (np.random.default_rng(31).standard_normal((K // 8, 28)) * 0.01).astype(np.float32)})
+    # valid; the Cayley-Neumann warning must be true (check_cli.sh): |Q|_F ~ 1.6 but |Q|_2 ~ 0.6 gives none,
+    # |Q|_2 ~ 1.6 gives one
+    spectral = np.random.default_rng(32)
+    adapter_dir("adapter_frobenius_large", config=dict(ACONFIG, oft_block_size=32),
+                tensors={AKEY: (spectral.standard_normal((K // 32, 496)) * 0.05).astype(np.float32)})
+    adapter_dir("adapter_divergent", config=dict(ACONFIG, oft_block_size=32),
+                tensors={AKEY: (spectral.standard_normal((K // 32, 496)) * 0.15).astype(np.float32)})
     with open(os.path.join(OUT, "cases.tsv"), "w") as f:
         f.write("# written by tests/gen/gen_corpus.py; good: " + GOOD_ARGS + ADAPTER + "\n")
         for c in cases:
