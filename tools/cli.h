@@ -1,4 +1,4 @@
-/* cli.h: what the oftawq commands share - exit codes, error lines, JSON strings, list parsing, the log callback. */
+/* cli.h: what the oftawq commands share - the output contract, escaped text, JSON strings, list parsing. */
 #ifndef OFTAWQ_CLI_H
 #define OFTAWQ_CLI_H
 
@@ -6,22 +6,41 @@
 
 #include "oftawq.h"
 
+#if defined(__GNUC__)
+#  define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#  define CLI_PRINTF(f, a)
+#endif
+
 #define EXIT_USAGE 2
 /* Shapes or token counts one command line may list. */
 #define CLI_MAX_POINTS 64
 
-/* Prints "oftawq: " + fmt (with one string argument) on stderr; returns EXIT_FAILURE. */
-int cli_fail(const char *fmt, const char *arg);
-/* The same, followed by the command's usage; returns EXIT_USAGE. */
-int cli_usage_error(const char *usage, const char *fmt, const char *arg);
+/* The output contract (SPEC 11), for every command: an error is exactly one stderr line "oftawq: <message>";
+ * a warning is "oftawq: warning: <message>", each at most once per process, none with --quiet; what follows the
+ * first line of a library message (a compiler log) is printed only with --verbose. Untrusted text is escaped. */
+
+/* Takes the global options --quiet and --verbose out of argv, wherever they stand; returns the new argc. */
+int cli_global_options(int argc, char **argv);
+/* Prints an error line; returns EXIT_FAILURE. A message printed already is not repeated. */
+int cli_fail(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* A usage error: one line that points at the --help of the command `usage` is for; returns EXIT_USAGE. */
+int cli_usage_error(const char *usage, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Prints a warning line, once per process, unless --quiet. */
+void cli_warn(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* The library's log callback: errors as cli_fail, warnings as cli_warn, the rest only with --verbose. */
+void cli_log_to_stderr(void *user, oftawq_log_level level, const char *message);
+/* oftawq_context_create with the CLI's log callback; on failure exactly one error line has been printed. */
+oftawq_status cli_context_create(oftawq_context_options *options, oftawq_context **ctx);
+/* `s` escaped for a terminal (oftawq_escape), for echoing untrusted text (paths, names); valid for the next
+ * few calls. */
+const char *cli_esc(const char *s);
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 /* Parses "a,b,c" of positive ints (pairs "KxN" when `pairs`); returns the count or -1. */
 int cli_parse_list(const char *text, int *a, int *b, int cap, int pairs);
 /* A positive int up to 2^20; 0 if `text` is not one. */
 int cli_parse_int(const char *text, int *out);
-/* The library's log callback: errors and warnings on stderr. */
-void cli_log_to_stderr(void *user, oftawq_log_level level, const char *message);
 
 /* The commands: argv[0] is the command name. */
 int cmd_info(int argc, char **argv);

@@ -185,14 +185,13 @@ int cmd_bench(int argc, char **argv)
       remove(probe);
     }
     free(probe);
-    if (!f) return cli_fail("cannot write the JSON report '%s'", json);
+    if (!f) return cli_fail("cannot write the JSON report '%s'", cli_esc(json));
   }
   if (!cache_dir && oftawq_cache_dir_default(default_cache, sizeof default_cache) == OFTAWQ_OK) cache_dir = default_cache;
   oftawq_context_options_init(&opt);
   opt.device = device;
   opt.cache_dir = cache_dir;
-  opt.log = cli_log_to_stderr;
-  if (oftawq_context_create(&opt, &ctx) != OFTAWQ_OK) return EXIT_FAILURE; /* the log said why */
+  if (cli_context_create(&opt, &ctx) != OFTAWQ_OK) return EXIT_FAILURE;
   oftawq_device_info_init(&info);
   oftawq_context_device_info(ctx, &info);
   all = calloc((size_t)nshapes * ntokens * BENCH_IMPLS, sizeof *all);
@@ -229,8 +228,8 @@ int cmd_bench(int argc, char **argv)
       st = oftawq_bench_shape(ctx, &bo, all + n_all, BENCH_IMPLS, &n, bench_tick, &prog);
       if (prog.tty) fprintf(stderr, "\r\033[K");
       if (st != OFTAWQ_OK) {
-        fprintf(stderr, "oftawq: bench %dx%d M=%d: %s: %s\n", K[s], N[s], M[t], oftawq_status_message(st),
-                oftawq_context_last_error(ctx));
+        cli_fail("bench %dx%d M=%d: %s: %s", K[s], N[s], M[t], oftawq_status_message(st),
+                 oftawq_context_last_error(ctx));
         rc = EXIT_FAILURE;
         break;
       }
@@ -251,7 +250,7 @@ int cmd_bench(int argc, char **argv)
       fflush(stdout);
     }
   if (rc == EXIT_SUCCESS && json && !write_bench_json(json, &info, all, tuned, n_all, runs)) {
-    fprintf(stderr, "oftawq: cannot write '%s'\n", json);
+    cli_fail("cannot write '%s'", cli_esc(json));
     rc = EXIT_FAILURE;
   }
   free(all);

@@ -87,7 +87,10 @@ int cmd_forward(int argc, char **argv)
         rc = cli_usage_error(usage_forward, "forward: at most %s adapters", "16");
         goto done;
       }
-      if (!(dirs[n_adapters] = split_adapter(v, &names[n_adapters]))) goto done;
+      if (!(dirs[n_adapters] = split_adapter(v, &names[n_adapters]))) {
+        cli_fail("%s", "out of memory");
+        goto done;
+      }
       n_adapters++;
     } else {
       rc = cli_usage_error(usage_forward, "forward: unknown option '%s'", a);
@@ -107,16 +110,15 @@ int cmd_forward(int argc, char **argv)
     goto done;
   }
   if (oftawq_safetensors_find(in, "x", &x) < 0) {
-    cli_fail("%s has no tensor 'x'", input);
+    cli_fail("%s has no tensor 'x'", cli_esc(input));
     goto done;
   }
   if (x.dtype != OFTAWQ_T_F32 && x.dtype != OFTAWQ_T_F16) {
-    fprintf(stderr, "oftawq: tensor 'x' of %s is %s; forward takes F32 or F16\n", input,
-            oftawq_tensor_dtype_name(x.dtype));
+    cli_fail("tensor 'x' of %s is %s; forward takes F32 or F16", cli_esc(input), oftawq_tensor_dtype_name(x.dtype));
     goto done;
   }
   if (x.ndim < 1) {
-    cli_fail("tensor 'x' of %s is a scalar; it needs a last dimension K", input);
+    cli_fail("tensor 'x' of %s is a scalar; it needs a last dimension K", cli_esc(input));
     goto done;
   }
   dtype = x.dtype == OFTAWQ_T_F16 ? OFTAWQ_F16 : OFTAWQ_F32;
@@ -126,9 +128,8 @@ int cmd_forward(int argc, char **argv)
   oftawq_context_options_init(&opt);
   opt.device = device;
   opt.cache_dir = cache_dir;
-  opt.log = cli_log_to_stderr;
-  if (oftawq_context_create(&opt, &ctx) != OFTAWQ_OK) goto done; /* the log said why */
-  if (tty) fprintf(stderr, "oftawq: loading %s from %s ...", module, model);
+  if (cli_context_create(&opt, &ctx) != OFTAWQ_OK) goto done;
+  if (tty) fprintf(stderr, "oftawq: loading %s from %s ...", cli_esc(module), cli_esc(model));
   st = oftawq_layer_load(ctx, model, module, (const char *const *)dirs, names, (size_t)n_adapters, &layer);
   if (tty) fprintf(stderr, "\r\033[K");
   if (st < 0) {
@@ -137,11 +138,14 @@ int cmd_forward(int argc, char **argv)
   }
   if (active) {
     char *tok, *save = NULL;
-    if (!(active_copy = malloc(strlen(active) + 1))) goto done;
+    if (!(active_copy = malloc(strlen(active) + 1))) {
+      cli_fail("%s", "out of memory");
+      goto done;
+    }
     strcpy(active_copy, active);
     for (tok = strtok_r(active_copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
       if (!oftawq_layer_adapter(layer, tok)) {
-        cli_fail("--active names '%s', which is not one of the --adapter names", tok);
+        cli_fail("--active names '%s', which is not one of the --adapter names", cli_esc(tok));
         goto done;
       }
       if (n_active == MAX_ADAPTERS) {
@@ -156,12 +160,15 @@ int cmd_forward(int argc, char **argv)
 
   oftawq_awq_get_shape(oftawq_layer_base(layer), &K, &N, NULL, NULL);
   if (x.shape[x.ndim - 1] != K) {
-    fprintf(stderr, "oftawq: tensor 'x' of %s has last dimension %lld; module %s has in_features %d\n", input,
-            (long long)x.shape[x.ndim - 1], module, K);
+    cli_fail("tensor 'x' of %s has last dimension %lld; module %s has in_features %d", cli_esc(input),
+             (long long)x.shape[x.ndim - 1], cli_esc(module), K);
     goto done;
   }
   in_bytes = rows * (size_t)K * (dtype == OFTAWQ_F16 ? 2 : 4);
-  if (in_bytes != x.nbytes || !(out = malloc(rows * (size_t)N * (dtype == OFTAWQ_F16 ? 2 : 4) + 1))) goto done;
+  if (in_bytes != x.nbytes || !(out = malloc(rows * (size_t)N * (dtype == OFTAWQ_F16 ? 2 : 4) + 1))) {
+    cli_fail("%s", in_bytes != x.nbytes ? "tensor 'x' holds fewer bytes than its shape" : "out of memory");
+    goto done;
+  }
   if ((st = oftawq_layer_forward(layer, dtype, x.data, out, rows)) < 0) {
     cli_fail("%s", oftawq_context_last_error(ctx));
     goto done;

@@ -25,11 +25,11 @@ static const char *device_type(const oftawq_device_info *d)
 
 static void print_device_text(const oftawq_device_info *d)
 {
-  printf("device %u:%u  %s\n", d->platform_index, d->device_index, d->name);
-  printf("  platform          %s (%s)\n", d->platform_name, d->platform_version);
-  printf("  type, vendor      %s, %s\n", device_type(d), d->vendor);
-  printf("  version, driver   %s, %s\n", d->version, d->driver_version);
-  printf("  OpenCL C          %s\n", d->opencl_c_version);
+  printf("device %u:%u  %s\n", d->platform_index, d->device_index, cli_esc(d->name));
+  printf("  platform          %s (%s)\n", cli_esc(d->platform_name), cli_esc(d->platform_version));
+  printf("  type, vendor      %s, %s\n", device_type(d), cli_esc(d->vendor));
+  printf("  version, driver   %s, %s\n", cli_esc(d->version), cli_esc(d->driver_version));
+  printf("  OpenCL C          %s\n", cli_esc(d->opencl_c_version));
   printf("  fp16, subgroups   %s, %s\n", d->has_fp16 ? "yes" : "no", d->has_subgroups ? "yes" : "no");
   printf("  compute units     %u\n", d->compute_units);
   printf("  max work-group    %zu\n", d->max_work_group_size);
@@ -68,7 +68,7 @@ static void print_device_json(const oftawq_device_info *d)
 static void print_tuned(void *user, const char *device, const char *entry)
 {
   (void)user;
-  printf("  tuned  %s  [%s]\n", entry, device);
+  printf("  tuned  %s  [%s]\n", cli_esc(entry), cli_esc(device));
 }
 
 static void print_tuned_json(void *user, const char *device, const char *entry)
@@ -99,7 +99,7 @@ int cmd_info(int argc, char **argv)
     } else if (!strcmp(argv[i], "--json")) {
       json = 1;
     } else if (!strcmp(argv[i], "--cache-dir")) {
-      if (++i >= argc) return cli_usage_error(usage_info, "--cache-dir needs a folder", "");
+      if (++i >= argc) return cli_usage_error(usage_info, "%s", "--cache-dir needs a folder");
       cache_dir = argv[i];
     } else {
       return cli_usage_error(usage_info, "info: unknown option '%s'", argv[i]);
@@ -134,7 +134,7 @@ int cmd_info(int argc, char **argv)
     if (count == 0) printf("no OpenCL device found (%s)\n", oftawq_status_message(status));
     for (k = 0; k < count; k++) print_device_text(&devices[k]);
     printf("cache folder %s: %llu program binaries, %llu bytes, %llu tuned entries\n",
-           cache_dir ? cache_dir : "(none)", (unsigned long long)summary.program_entries,
+           cache_dir ? cli_esc(cache_dir) : "(none)", (unsigned long long)summary.program_entries,
            (unsigned long long)summary.program_bytes, (unsigned long long)summary.tuning_entries);
     if (cache_dir) oftawq_cache_tuning(cache_dir, print_tuned, NULL);
   }

@@ -82,8 +82,7 @@ int cmd_tune(int argc, char **argv)
   oftawq_context_options_init(&opt);
   opt.device = device;
   opt.cache_dir = cache_dir;
-  opt.log = cli_log_to_stderr;
-  if (oftawq_context_create(&opt, &ctx) != OFTAWQ_OK) return EXIT_FAILURE;
+  if (cli_context_create(&opt, &ctx) != OFTAWQ_OK) return EXIT_FAILURE;
   for (s = 0; s < nshapes && rc == EXIT_SUCCESS; s++) {
     oftawq_tune_options to;
     oftawq_tune_report r;

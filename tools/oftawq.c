@@ -6,7 +6,7 @@
 #include "cli.h"
 
 static const char usage_main[] =
-  "usage: oftawq [--help] [--version] COMMAND [ARGS]\n"
+  "usage: oftawq [--help] [--version] [--quiet] [--verbose] COMMAND [ARGS]\n"
   "\n"
   "Runs OFT adapters on AWQ 4-bit quantized linear layers on OpenCL devices.\n"
   "\n"
@@ -16,12 +16,17 @@ static const char usage_main[] =
   "  bench              time the layer and its parts against peers on this device\n"
   "  tune               tune kernel parameters and paths for this device, within a time budget\n"
   "\n"
-  "Run 'oftawq COMMAND --help' for the options of a command.\n"
+  "Run 'oftawq COMMAND --help' for the options of a command. Global options, before or\n"
+  "after the command:\n"
+  "  --quiet            no warnings (errors are one line on stderr, always)\n"
+  "  --verbose          details too: compiler logs after an error, library progress\n"
+  "\n"
   "environment: OFTAWQ_DEVICE (device selector), OFTAWQ_CACHE_DIR (cache folder),\n"
   "             OFTAWQ_CL_DIR (folder of .cl files replacing the built-in kernels)\n";
 
 int main(int argc, char **argv)
 {
+  argc = cli_global_options(argc, argv);
   if (argc < 2) {
     fputs(usage_main, stderr);
     return EXIT_USAGE;

@@ -1,0 +1,101 @@
+#!/bin/sh
+# check_cli.sh: the CLI's output contract (SPEC 11) - an error is exactly one stderr line; a warning is
+# "oftawq: warning: ..." once per process, silenced by --quiet (before or after the command); a compiler log
+# shows only with --verbose; untrusted text (names, versions, paths, --module, OFTAWQ_DEVICE) is escaped.
+srcdir=${OFTAWQ_TEST_SRCDIR:-.}
+builddir=${OFTAWQ_TEST_BUILDDIR:-.}
+cli="$builddir/tools/oftawq"
+corpus="$srcdir/tests/corpus"
+work="$builddir/tests/tmp/cli-$$"
+rm -rf "$work"
+mkdir -p "$work"
+OFTAWQ_CACHE_DIR="$work/cache"
+export OFTAWQ_CACHE_DIR
+failed=0
+passed=0
+module=model.layers.0.mlp.up_proj
+nl='
+'
+
+fail() {
+  echo "FAIL $1: $2"
+  echo "  stderr was: $(cat "$work/err")"
+  failed=$((failed + 1))
+}
+
+# PoCL's compiler (clang) writes its own "N errors generated." to file descriptor 2 when a build fails; that
+# line is the driver's, not ours, so it is set aside before counting.
+driver_noise='^[0-9]+ errors? generated\.$'
+
+# expect NAME STATUS LINES PATTERN COMMAND...: exit status, stderr line count, and a fixed string stderr must
+# hold ("" for none).
+expect() {
+  name=$1 want=$2 lines=$3 pattern=$4
+  shift 4
+  "$@" >"$work/out" 2>"$work/all"
+  rc=$?
+  grep -Ev "$driver_noise" "$work/all" >"$work/err"
+  got=$(wc -l <"$work/err")
+  if [ "$rc" -ne "$want" ]; then
+    fail "$name" "exit status $rc, expected $want"
+  elif [ "$got" -ne "$lines" ]; then
+    fail "$name" "$got stderr lines, expected $lines"
+  elif [ -n "$pattern" ] && ! grep -qF -- "$pattern" "$work/err"; then
+    fail "$name" "stderr lacks '$pattern'"
+  elif [ "$lines" -gt 0 ] && grep -v '^oftawq: ' "$work/err" | grep -q .; then
+    fail "$name" "a stderr line does not start with 'oftawq: '"
+  else
+    passed=$((passed + 1))
+  fi
+}
+
+forward() {
+  timeout 120 "$cli" forward --model "$corpus/good/model" --module $module --input "$corpus/good/x.safetensors" \
+    --output "$work/y.safetensors" "$@"
+}
+
+expect good 0 0 "" forward --adapter "$corpus/good/adapter"
+
+# a warning: once, even when two adapters cause it; --quiet anywhere silences it
+adjusted="oftawq: warning: Invalid \`oft_block_size\` (10)! Adjusted \`oft_block_size\` to (8) for in_features 64."
+expect warning-once 0 1 "$adjusted" forward --adapter "$corpus/adapter_adjusted/adapter" \
+  --adapter "$corpus/adapter_adjusted/adapter:second" --active default,second
+expect quiet-after 0 0 "" forward --adapter "$corpus/adapter_adjusted/adapter" --quiet
+expect quiet-before 0 0 "" timeout 120 "$cli" --quiet forward --model "$corpus/good/model" --module $module \
+  --input "$corpus/good/x.safetensors" --output "$work/y.safetensors" --adapter "$corpus/adapter_adjusted/adapter"
+
+# the Cayley-Neumann warning is true: none for |Q|_F >= 1 with |Q|_2 < 1, one for |Q|_2 >= 1
+expect neumann-converges 0 0 "" forward --adapter "$corpus/adapter_frobenius_large/adapter"
+expect neumann-diverges 0 1 "the spectral norm of Q is at least" forward --adapter "$corpus/adapter_divergent/adapter"
+
+# a compiler log: one line, the log only with --verbose
+mkdir -p "$work/cl"
+printf '#define X_TYPE this does not compile (\n' >"$work/cl/common.cl"
+OFTAWQ_CL_DIR="$work/cl"
+export OFTAWQ_CL_DIR
+expect build-error 1 1 "failed" forward --adapter "$corpus/good/adapter"
+timeout 120 "$cli" --verbose forward --model "$corpus/good/model" --module $module --input "$corpus/good/x.safetensors" \
+  --output "$work/y.safetensors" --adapter "$corpus/good/adapter" 2>&1 >/dev/null | grep -Ev "$driver_noise" >"$work/err"
+if [ "$(wc -l <"$work/err")" -gt 1 ] && grep -q "build log" "$work/err" && ! grep -v '^oftawq: ' "$work/err" | grep -q .; then
+  passed=$((passed + 1))
+else
+  fail build-error-verbose "expected the build log after the error line, each line prefixed"
+fi
+unset OFTAWQ_CL_DIR
+
+# untrusted text stays on its line, escape codes inert
+esc=$(printf '\033')
+expect module-injection 1 1 "no module 'x\\n\\x1b[2Joftawq: all good'" \
+  timeout 120 "$cli" forward --model "$corpus/good/model" --module "x${nl}${esc}[2Joftawq: all good" \
+  --input "$corpus/good/x.safetensors" --output "$work/y.safetensors"
+expect input-path-injection 1 1 "nothing\\noftawq: all good" \
+  forward --input "$work/nothing${nl}oftawq: all good"
+OFTAWQ_DEVICE="zz${nl}oftawq: all good"
+export OFTAWQ_DEVICE
+expect device-injection 1 1 "selector 'zz\\noftawq: all good'" forward
+unset OFTAWQ_DEVICE
+expect option-injection 2 1 "unknown option '--x\\noftawq: all good'" timeout 120 "$cli" forward "--x${nl}oftawq: all good" v
+
+rm -rf "$work"
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -ge 12 ]
