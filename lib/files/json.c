@@ -17,33 +17,45 @@ char *oftawq__path_join(const char *dir, const char *name)
   return p;
 }
 
-int oftawq__json_has_nul(const char *text, size_t len)
+oftawq_status oftawq__json_text_check(const char *text, size_t n, char *why, size_t cap)
 {
-  size_t i;
+  const unsigned char *h = (const unsigned char *)text;
+  size_t i, step;
+  uint32_t code_point;
   int in_string = 0;
-  if (memchr(text, '\0', len)) return 1;
-  for (i = 0; i < len; i++) {
-    if (text[i] == '"') {
-      in_string = !in_string;
-    } else if (in_string && text[i] == '\\' && i + 1 < len) {
-      if (text[i + 1] == 'u' && i + 5 < len && !memcmp(text + i + 2, "0000", 4)) return 1;
-      i++; /* the escaped character */
+  for (i = 0; i < n; i += step) {
+    unsigned char c = h[i];
+    step = 1;
+    if (c < 0x20 && (in_string || (c != '\t' && c != '\n' && c != '\r')))
+      return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the JSON has the control byte 0x%02x at offset %zu%s", c, i,
+                         in_string ? ", inside a string" : "");
+    if (c >= 0x80 && !(step = oftawq__utf8_decode(h + i, n - i, &code_point)))
+      return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the JSON is not valid UTF-8 (offset %zu)", i);
+    if (!in_string) {
+      in_string = c == '"';
+    } else if (c == '"') {
+      in_string = 0;
+    } else if (c == '\\' && i + 1 < n) {
+      if (h[i + 1] == 'u' && i + 5 < n && !memcmp(h + i + 2, "0000", 4))
+        return oftawq__why(why, cap, OFTAWQ_E_FORMAT,
+                           "a string holds a NUL character (\\u0000) at offset %zu; names cannot contain one", i);
+      step = 2; /* the escaped character: an escaped quote does not end the string */
     }
   }
-  return 0;
+  return OFTAWQ_OK;
 }
 
 /* Reads and parses a JSON file: OFTAWQ_E_NOT_FOUND if it does not exist. */
 oftawq_status oftawq__json_read(const char *path, cJSON **out, char *why, size_t cap)
 {
-  char *text = NULL;
+  char *text = NULL, detail[512];
   size_t n = 0;
   oftawq_status status;
   *out = NULL;
   if ((status = oftawq__file_read(path, 0, OFTAWQ__MAX_JSON_FILE, &text, &n, why, cap)) < 0) return status;
-  if (oftawq__json_has_nul(text, n)) {
+  if ((status = oftawq__json_text_check(text, n, detail, sizeof detail)) < 0) {
     free(text);
-    return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: a string holds a NUL character (\\u0000)", path);
+    return oftawq__why(why, cap, status, "%s: %s", path, detail);
   }
   *out = cJSON_ParseWithLength(text, n);
   free(text);

@@ -12,9 +12,11 @@ char *oftawq__path_join(const char *dir, const char *name);
  * not exist, OFTAWQ_E_IO with the cause when it cannot be read. */
 oftawq_status oftawq__json_read(const char *path, cJSON **out, char *why, size_t cap);
 const cJSON *oftawq__json_item(const cJSON *o, const char *key);
-/* Whether a JSON text holds a NUL in a string (escaped as \u0000, or raw): cJSON would cut the string there,
- * so "model.safetensors\u0000junk" would read as "model.safetensors". oftawq__json_read refuses such files. */
-int oftawq__json_has_nul(const char *text, size_t len);
+/* What cJSON lets through but JSON and our C strings do not, in one pass: control bytes (raw NULs, NUL padding;
+ * tab, CR and LF only between tokens), invalid UTF-8, and NUL characters in strings - cJSON would cut a string
+ * at \u0000, so "model.safetensors\u0000junk" would read as "model.safetensors". OFTAWQ_E_FORMAT with the
+ * offset; oftawq__json_read and the safetensors header use it. */
+oftawq_status oftawq__json_text_check(const char *text, size_t len, char *why, size_t why_capacity);
 /* Typed fields: an absent (or null) key keeps *out and succeeds; a present one of the wrong type returns 0. */
 int oftawq__json_int(const cJSON *o, const char *key, int *out);
 int oftawq__json_bool(const cJSON *o, const char *key, int *out);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
+#include "files/json.h"
 #include "files/safetensors.h"
 
 /* Header sizes beyond this are not a safetensors file we should parse (the format's own limit is 100 MB). */
@@ -88,39 +89,6 @@ static int json_uint(const cJSON *j, uint64_t *out)
   if (!(d >= 0) || d > MAX_EXACT_INT || floor(d) != d) return 0;
   *out = (uint64_t)d;
   return 1;
-}
-
-/* What the JSON parser would let through but the format does not: a header that does not start with '{',
- * invalid UTF-8, control bytes (NUL padding, say) and NUL characters in strings ("x\u0000evil" would
- * otherwise be read as the C string "x"). One pass over the header. */
-static oftawq_status check_header_text(const unsigned char *h, size_t n, char *why, size_t cap)
-{
-  size_t i, step;
-  uint32_t code_point;
-  int in_string = 0;
-  if (n == 0 || h[0] != '{') return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header does not start with '{'");
-  for (i = 0; i < n; i += step) {
-    unsigned char c = h[i];
-    step = 1;
-    if (c < 0x20 && (in_string || (c != ' ' && c != '\t' && c != '\n' && c != '\r')))
-      return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header has the control byte 0x%02x at offset %zu%s", c, i,
-                         in_string ? ", inside a string" : "");
-    if (c >= 0x80 && !(step = oftawq__utf8_decode(h + i, n - i, &code_point)))
-      return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header is not valid UTF-8 (offset %zu)", i);
-    if (!in_string) {
-      in_string = c == '"';
-    } else if (c == '"') {
-      in_string = 0;
-    } else if (c == '\\' && i + 1 < n) {
-      if (h[i + 1] == 'u' && i + 5 < n && !memcmp(h + i + 2, "0000", 4))
-        return oftawq__why(why, cap, OFTAWQ_E_FORMAT,
-                           "the header holds a NUL character (\\u0000) in a string at offset %zu; names cannot "
-                           "contain one",
-                           i);
-      step = 2; /* the escaped character: an escaped quote does not end the string */
-    }
-  }
-  return OFTAWQ_OK;
 }
 
 static oftawq_status parse_tensor(oftawq_safetensors *f, const cJSON *e, const unsigned char *data, uint64_t data_len,
@@ -308,7 +276,8 @@ oftawq_status oftawq__safetensors_parse(const unsigned char *buf, size_t len, of
   if (hlen > MAX_HEADER)
     return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "header size %llu exceeds %llu bytes", (unsigned long long)hlen,
                        (unsigned long long)MAX_HEADER);
-  if ((status = check_header_text(buf + 8, (size_t)hlen, why, cap)) < 0) return status;
+  if (hlen == 0 || buf[8] != '{') return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header does not start with '{'");
+  if ((status = oftawq__json_text_check(header, (size_t)hlen, why, cap)) < 0) return status;
   root = cJSON_ParseWithLengthOpts(header, (size_t)hlen, &end, 0);
   if (!root || !cJSON_IsObject(root)) {
     status = oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the header is not a JSON object");
