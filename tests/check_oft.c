@@ -624,7 +624,8 @@ START_TEST(divergence_warning)
   oftawq_context *ctx = NULL;
   tu_log log;
   const int b = 16, n_el = b * (b - 1) / 2;
-  float *w = tu_random_floats((size_t)n_el, 0.2f, 5);
+  /* |Q|_2 ~ 1.8 (U(-0.4, 0.4)); at 0.2, |Q|_F ~ 1.8 but |Q|_2 ~ 0.9 converges: check_messages.c */
+  float *w = tu_random_floats((size_t)n_el, 0.4f, 5);
   oftawq_oft *oft;
   memset(&log, 0, sizeof log);
   oftawq_context_options_init(&o);
