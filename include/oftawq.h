@@ -190,13 +190,16 @@ OFTAWQ_API void oftawq_device_info_init(oftawq_device_info *info);
 /*! oftawq_device_list() :
  *  Enumerates every device of every OpenCL platform.
  *  @infos    : array of `capacity` entries, each initialised with _init (may be NULL if capacity is 0).
+ *              A caller built against an older, smaller struct gets each entry filled as far as its
+ *              `size` (the array's stride is infos[0].size; every entry must have the same size).
  *  @count    : receives the total number of devices (may exceed capacity; only the
  *              first `capacity` are written).
  *  @opencl_library : builds with --enable-opencl-dlopen: path or soname of the
  *              OpenCL library (NULL: $OFTAWQ_OPENCL_LIBRARY, then the usual vendor
  *              paths); ignored otherwise.
- *  @return : OFTAWQ_OK, or OFTAWQ_E_NO_DEVICE when there is no OpenCL library or platform
- *            (then *count = 0). */
+ *  @return : OFTAWQ_OK; OFTAWQ_E_NO_DEVICE when there is no OpenCL library or platform
+ *            (then *count = 0); OFTAWQ_E_INVALID_ARGUMENT for a NULL count, NULL infos with a
+ *            capacity, or entry sizes that differ or are below the first fields. */
 OFTAWQ_API oftawq_status oftawq_device_list(const char *opencl_library, oftawq_device_info *infos,
                                             size_t capacity, size_t *count);
 

@@ -84,6 +84,7 @@ oftawq_status oftawq_awq_create(oftawq_context *ctx, const oftawq_awq_tensors *t
   oftawq_status status = OFTAWQ_OK;
   size_t W, groups, qw_bytes, qz_bytes, sc_bytes;
   int G;
+  if (out) *out = NULL;
   if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
   if (!out) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_awq_create: NULL output");
   *out = NULL;

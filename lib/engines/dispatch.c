@@ -21,11 +21,14 @@ oftawq_status oftawq_dispatch(oftawq_context *ctx, const oftawq_target *target, 
 {
   oftawq_layer *layer = NULL;
   oftawq_status status;
+  if (out) *out = NULL;
   if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
   if (!out) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_dispatch: NULL output");
   *out = NULL;
   if (!target || target->size < sizeof *target)
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_dispatch: NULL or uninitialised target");
+  if (target->kind < OFTAWQ_TARGET_AWQ_GEMM || target->kind > OFTAWQ_TARGET_LINEAR_F32)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_dispatch: unknown target kind %d", (int)target->kind);
   if (target->kind != OFTAWQ_TARGET_AWQ_GEMM) {
     oftawq__clear_error(ctx);
     return OFTAWQ_NOT_APPLICABLE;

@@ -35,6 +35,7 @@ oftawq_status oftawq_layer_create(oftawq_context *ctx, const oftawq_awq_tensors 
 {
   oftawq_layer *layer;
   oftawq_status status;
+  if (out) *out = NULL;
   if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
   if (!out) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_layer_create: NULL output");
   *out = NULL;
@@ -147,9 +148,8 @@ oftawq_status oftawq_layer_set_adapter_weights(oftawq_layer *layer, const char *
                                                size_t count)
 {
   adapter *a;
-  if (!layer) return OFTAWQ_E_INVALID_ARGUMENT;
-  if (!(a = find(layer, name)))
-    return oftawq__fail(layer->ctx, OFTAWQ_E_NOT_FOUND, "no adapter named '%s'", name ? name : "(null)");
+  if (!layer || !name) return OFTAWQ_E_INVALID_ARGUMENT;
+  if (!(a = find(layer, name))) return oftawq__fail(layer->ctx, OFTAWQ_E_NOT_FOUND, "no adapter named '%s'", name);
   return oftawq_oft_set_weights(a->oft, weights, count);
 }
 
@@ -157,9 +157,8 @@ oftawq_status oftawq_layer_delete_adapter(oftawq_layer *layer, const char *name)
 {
   adapter *a;
   size_t i, j;
-  if (!layer) return OFTAWQ_E_INVALID_ARGUMENT;
-  if (!(a = find(layer, name)))
-    return oftawq__fail(layer->ctx, OFTAWQ_E_NOT_FOUND, "no adapter named '%s'", name ? name : "(null)");
+  if (!layer || !name) return OFTAWQ_E_INVALID_ARGUMENT;
+  if (!(a = find(layer, name))) return oftawq__fail(layer->ctx, OFTAWQ_E_NOT_FOUND, "no adapter named '%s'", name);
   for (i = j = 0; i < layer->n_active; i++) {
     if (!strcmp(layer->active[i], name))
       free(layer->active[i]);

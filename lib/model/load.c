@@ -89,6 +89,7 @@ oftawq_status oftawq_layer_load(oftawq_context *ctx, const char *model_dir, cons
   oftawq_status status = OFTAWQ_OK;
   char why[WHY], (*names)[OFTAWQ_MAX_ADAPTER_NAME] = NULL;
   size_t i;
+  if (out) *out = NULL;
   if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
   if (!out || !model_dir || !module || (n && !adapter_dirs))
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_layer_load: NULL argument");

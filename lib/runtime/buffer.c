@@ -68,6 +68,7 @@ oftawq_status oftawq__run_on_device(oftawq_context *ctx, oftawq__device_op op, v
 {
   oftawq_status status;
   if (x == y) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "x and y must be different buffers");
+  if (n_wait && !wait) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "a wait list of %u events but no events", n_wait);
   if ((status = oftawq__check_buffer(ctx, x, xbytes, "x")) < 0 ||
       (status = oftawq__check_buffer(ctx, y, ybytes, "y")) < 0)
     return status;

@@ -116,10 +116,9 @@ oftawq_status oftawq__device_foreach(const char *opencl_library, char *why, size
   if (status < 0) return status;
   err = clGetPlatformIDs(0, NULL, &np);
   if (err != CL_SUCCESS || np == 0) {
-    if (why && why_capacity)
-      snprintf(why, why_capacity, "no OpenCL platform is installed (clGetPlatformIDs: %d, %s)", (int)err,
-               oftawq__cl_error_name(err));
-    return OFTAWQ_E_NO_DEVICE;
+    return oftawq__why(why, why_capacity, OFTAWQ_E_NO_DEVICE,
+                       "no OpenCL platform is installed (clGetPlatformIDs: %d, %s)", (int)err,
+                       oftawq__cl_error_name(err));
   }
   platforms = calloc(np, sizeof *platforms);
   if (!platforms) return OFTAWQ_E_OUT_OF_MEMORY;
@@ -148,18 +147,21 @@ oftawq_status oftawq__device_foreach(const char *opencl_library, char *why, size
 }
 
 typedef struct list_state {
-  oftawq_device_info *infos;
+  unsigned char *infos;      /* the caller's array: `stride` bytes per entry, its struct's size */
+  size_t stride;
   size_t capacity, count;
 } list_state;
 
 static int list_one(void *user, cl_platform_id platform, cl_device_id dev, unsigned p, unsigned d)
 {
   list_state *st = user;
-  if (st->count < st->capacity) {
-    oftawq_device_info *info = &st->infos[st->count];
-    info->platform_index = p;
-    info->device_index = d;
-    oftawq__device_query(platform, dev, info);
+  if (st->count < st->capacity) { /* the whole struct here, then as much of it as the caller's holds */
+    oftawq_device_info info;
+    info.platform_index = p;
+    info.device_index = d;
+    oftawq__device_query(platform, dev, &info);
+    info.size = st->stride;
+    memcpy(st->infos + st->count * st->stride, &info, st->stride < sizeof info ? st->stride : sizeof info);
   }
   st->count++;
   return 0;
@@ -169,11 +171,18 @@ oftawq_status oftawq_device_list(const char *opencl_library, oftawq_device_info 
 {
   list_state st;
   oftawq_status status;
+  size_t i;
+  if (count) *count = 0;
   if (!count || (capacity && !infos)) return OFTAWQ_E_INVALID_ARGUMENT;
-  *count = 0;
-  st.infos = infos;
+  st.infos = (unsigned char *)infos;
+  st.stride = capacity ? infos->size : sizeof *infos;
   st.capacity = capacity;
   st.count = 0;
+  /* an older caller's smaller struct: its array's stride is its size, and only that much of each entry is ours */
+  if (capacity && st.stride < OFTAWQ__DEVICE_INFO_MIN_SIZE) return OFTAWQ_E_INVALID_ARGUMENT;
+  for (i = 1; i < capacity; i++)
+    if (((const oftawq_device_info *)(const void *)(st.infos + i * st.stride))->size != st.stride)
+      return OFTAWQ_E_INVALID_ARGUMENT;
   status = oftawq__device_foreach(opencl_library, NULL, 0, list_one, &st);
   if (status < 0) return status;
   *count = st.count;
@@ -270,12 +279,9 @@ oftawq_status oftawq__device_select(const char *selector, const char *opencl_lib
   oftawq__selector_parse(selector, &st.sel);
   status = oftawq__device_foreach(opencl_library, why, why_capacity, select_one, &st);
   if (status < 0) return status;
-  if (!st.found) {
-    if (why && why_capacity)
-      snprintf(why, why_capacity, "no OpenCL device matches the selector '%s' (try 'oftawq info')",
-               selector ? selector : "");
-    return OFTAWQ_E_NO_DEVICE;
-  }
+  if (!st.found)
+    return oftawq__why(why, why_capacity, OFTAWQ_E_NO_DEVICE,
+                       "no OpenCL device matches the selector '%s' (try 'oftawq info')", selector ? selector : "");
   if (!st.found_gpu) {
     st.platform = st.first_platform;
     st.device = st.first_device;

@@ -32,4 +32,7 @@ oftawq_status oftawq__device_foreach(const char *opencl_library, char *why, size
 oftawq_status oftawq__device_select(const char *selector, const char *opencl_library, cl_platform_id *platform,
                                     cl_device_id *device, oftawq_device_info *info, char *why, size_t why_capacity);
 
+/* The smallest oftawq_device_info oftawq_device_list fills: size and the two indices. */
+#define OFTAWQ__DEVICE_INFO_MIN_SIZE offsetof(oftawq_device_info, platform_name)
+
 #endif /* OFTAWQ_DEVICE_H */

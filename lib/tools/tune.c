@@ -661,6 +661,8 @@ oftawq_status oftawq_tune_shape(oftawq_context *ctx, int K, int N, int G, int bl
   oftawq_status status = OFTAWQ_OK;
   int bucket, units = 2 * OFTAWQ__M_BUCKETS + 1, unit = 0;
   if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
+  if (report && report->size < sizeof *report) /* refused before the work whose report it could not hold */
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "uninitialised tune report");
   if (!ctx->tuning) return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "no tuning database (out of memory)");
   memset(&t, 0, sizeof t);
   t.ctx = ctx;
