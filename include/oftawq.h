@@ -582,31 +582,44 @@ typedef enum oftawq_target_kind {
   OFTAWQ_TARGET_AWQ_GEMV_FAST = 2,
   OFTAWQ_TARGET_AWQ_MARLIN = 3,
   OFTAWQ_TARGET_LINEAR_F16 = 4,
-  OFTAWQ_TARGET_LINEAR_F32 = 5
+  OFTAWQ_TARGET_LINEAR_F32 = 5,
+  OFTAWQ_TARGET_LINEAR_BF16 = 6,
+  OFTAWQ_TARGET_OTHER = 7        /* a module with weights that is no linear layer (a norm, ...) */
 } oftawq_target_kind;
+
+/* The AWQ producers whose layers PEFT has dispatched, each with its own version gate. */
+typedef enum oftawq_awq_producer {
+  OFTAWQ_PRODUCER_UNKNOWN = 0,   /* a version given without a producer is AutoAWQ's (the older API) */
+  OFTAWQ_PRODUCER_AUTOAWQ = 1,   /* AutoAWQ's WQLinear_GEMM: PEFT 0.16-0.18 dispatch it from 0.2.0 */
+  OFTAWQ_PRODUCER_GPTQMODEL = 2  /* GPT-QModel's AWQ GEMM layer: PEFT 0.19+ dispatch it from 5.6.12 */
+} oftawq_awq_producer;
 
 typedef struct oftawq_target {
   size_t size;                   /* sizeof(oftawq_target), set by _init */
   oftawq_target_kind kind;
-  const char *awq_version;       /* the AWQ producer's version (AutoAWQ), or NULL when unknown */
+  const char *awq_version;       /* the AWQ producer's version, or NULL when unknown (accepted) */
   oftawq_awq_tensors tensors;    /* used when kind is OFTAWQ_TARGET_AWQ_GEMM */
+  oftawq_awq_producer producer;  /* which producer awq_version is of (default OFTAWQ_PRODUCER_UNKNOWN) */
 } oftawq_target;
 
 OFTAWQ_API void oftawq_target_init(oftawq_target *target);
 
-/* The oldest AWQ producer version the factory accepts. */
+/* The oldest producer versions the factory accepts: AutoAWQ (PEFT 0.16-0.18) and GPT-QModel (PEFT 0.19+). */
 #define OFTAWQ_MIN_AWQ_VERSION "0.2.0"
+#define OFTAWQ_MIN_GPTQMODEL_VERSION "5.6.12"
 
 /*! oftawq_dispatch() :
  *  PEFT's dispatch_awq in C. For a target that is not an AWQ GEMM layer it
- *  returns OFTAWQ_NOT_APPLICABLE (> 0) and no layer. For an AWQ producer
- *  version below 0.2.0 it returns OFTAWQ_E_INCOMPATIBLE_VERSION with the detail
+ *  returns OFTAWQ_NOT_APPLICABLE (> 0) and no layer. For a producer version
+ *  below its gate it returns OFTAWQ_E_INCOMPATIBLE_VERSION with the detail
  *  "Found an incompatible version of auto-awq. Found version X, but only
- *  versions above 0.2.0 are supported."; an unparsable version is
- *  OFTAWQ_E_INVALID_ARGUMENT (NULL means unknown and is accepted). A device
- *  below OpenCL C 1.2 is OFTAWQ_E_DEVICE_UNSUPPORTED. Otherwise it validates
- *  the tensors and the OFT config and returns a layer holding the adapter
- *  `adapter_name` (weights as in oftawq_layer_add_adapter), active.
+ *  versions above 0.2.0 are supported." (GPT-QModel: "... of gptqmodel ...
+ *  above 5.6.12 ..."); an unparsable version is OFTAWQ_E_INVALID_ARGUMENT (NULL
+ *  means unknown and is accepted). A device below OpenCL C 1.2 is
+ *  OFTAWQ_E_DEVICE_UNSUPPORTED. Otherwise it validates the tensors and the OFT
+ *  config and returns a layer holding the adapter `adapter_name` (weights as in
+ *  oftawq_layer_add_adapter), active. A target struct of an older, smaller size
+ *  (without `producer`) is read as OFTAWQ_PRODUCER_UNKNOWN.
  *  @out : the layer (caller owns), NULL unless OFTAWQ_OK. */
 OFTAWQ_API oftawq_status oftawq_dispatch(oftawq_context *ctx, const oftawq_target *target, const char *adapter_name,
                                          const oftawq_oft_config *config, const float *weights, size_t count,
@@ -769,15 +782,174 @@ OFTAWQ_API oftawq_status oftawq_adapter_weights(oftawq_adapter_file *adapter, co
                                                 size_t why_capacity);
 
 /*! oftawq_layer_load() :
- *  One call from files to a layer: opens the model folder, takes module
- *  `module` as the base layer (through oftawq_dispatch) and adds the adapters
- *  of `adapter_dirs` under `adapter_names` (NULL: "default" for the first,
- *  then the folder's base name), checking each weight shape against the r and
- *  b derived for K. The first adapter is active. Details go to the context's
- *  last error. */
+ *  One call from files to a layer: opens the model folder (oftawq_model_open),
+ *  loads the adapters of `adapter_dirs` under `adapter_names` (NULL: "default"
+ *  for the first, then the folder's base name) with PEFT's targeting rules
+ *  (oftawq_model_load_adapter), and returns the layer of `module`, which
+ *  carries the adapters that target it (an adapter that does not is skipped
+ *  for it, as in PEFT). The first adapter is active. Details go to the
+ *  context's last error. */
 OFTAWQ_API oftawq_status oftawq_layer_load(oftawq_context *ctx, const char *model_dir, const char *module,
                                            const char *const *adapter_dirs, const char *const *adapter_names,
                                            size_t n_adapters, oftawq_layer **out);
+
+/*-*****************************************************************
+ *  Models (SPEC 13): every AWQ module of a folder, with adapters applied
+ *  by PEFT's targeting rules
+ *
+ *  A model is an AWQ folder seen as named modules. Loading an adapter
+ *  applies its target_modules / exclude_modules / layers_to_transform /
+ *  layers_pattern to every module name exactly as PEFT 0.18 does, asks the
+ *  factory (oftawq_dispatch) about each targeted module and records the
+ *  outcome. Nothing goes to the device until a module's layer is first
+ *  used; a memory budget evicts the least recently used layers.
+ *******************************************************************/
+
+typedef struct oftawq_model oftawq_model;
+
+typedef struct oftawq_model_options {
+  size_t size;                   /* sizeof(oftawq_model_options), set by _init */
+  uint64_t memory_budget;        /* device bytes the uploaded layers may take (oftawq_model_module.device_bytes
+                                  * summed); 0 = no limit (default). Uploading a layer first evicts the least
+                                  * recently used others until it fits; a layer larger than the budget alone
+                                  * is still uploaded, with every other evicted */
+  oftawq_awq_producer producer;  /* with producer_version: the AWQ producer the factory's version gate checks,
+                                  * instead of what the checkpoint records (GPT-QModel writes meta.quantizer,
+                                  * e.g. ["gptqmodel:5.6.12"], in its quantization config). Default UNKNOWN */
+  const char *producer_version;  /* NULL (default): the checkpoint's record, if any; unknown is accepted */
+  int record_refusals;           /* 0 (default): a targeted module the factory refuses fails the whole load,
+                                  * as in PEFT; non-zero: it is recorded (OFTAWQ_OUTCOME_REFUSED, with the
+                                  * reason) and the adapter loads for the other modules (oftawq inspect) */
+} oftawq_model_options;
+
+OFTAWQ_API void oftawq_model_options_init(oftawq_model_options *options);
+
+/*! oftawq_model_open() :
+ *  Opens an AWQ model folder (oftawq_model_file_open: config.json or a legacy
+ *  quant_config.json, model.safetensors or the shards of its index) and lists
+ *  its modules: every AWQ GEMM module (checked as oftawq_model_file_module())
+ *  and every other module with weights. The weights stay memory-mapped;
+ *  nothing is uploaded. The folder must stay in place while the model is open.
+ *  @options : may be NULL for the defaults.
+ *  @out     : the model (caller owns; oftawq_model_destroy), NULL on failure.
+ *  @return  : OFTAWQ_OK, or the error of the folder (detail in the context's last error). */
+OFTAWQ_API OFTAWQ_NODISCARD oftawq_status oftawq_model_open(oftawq_context *ctx, const char *model_dir,
+                                                            const oftawq_model_options *options, oftawq_model **out);
+/*! oftawq_model_destroy() : frees the model and every layer it made; NULL is a no-op. */
+OFTAWQ_API void oftawq_model_destroy(oftawq_model *model);
+
+/* One module of a model. */
+typedef struct oftawq_model_module {
+  size_t size;                   /* sizeof(oftawq_model_module), set by _init */
+  const char *name;              /* e.g. "model.layers.0.self_attn.q_proj"; owned by the model */
+  oftawq_target_kind kind;       /* OFTAWQ_TARGET_AWQ_GEMM, a full-precision linear (by its weight's dtype: a
+                                  * 2-D weight, so also an embedding) or OFTAWQ_TARGET_OTHER */
+  int K, N, G, has_bias;         /* AWQ GEMM: in/out features, group size, bias; others: K, N of a 2-D weight */
+  uint64_t device_bytes;         /* AWQ GEMM: the layer's device buffers - qweight, qzeros, scales, bias and one
+                                  * R per wrapped adapter (per-call scratch for activations comes on top) */
+  int uploaded;                  /* its layer is on the device now */
+} oftawq_model_module;
+
+OFTAWQ_API void oftawq_model_module_init(oftawq_model_module *module);
+/*! oftawq_model_module_count(), oftawq_model_module_get() : the modules, sorted by name. */
+OFTAWQ_API size_t oftawq_model_module_count(const oftawq_model *model);
+OFTAWQ_API oftawq_status oftawq_model_module_get(const oftawq_model *model, size_t index, oftawq_model_module *module);
+/*! oftawq_model_module_find() : the index of a module by name; OFTAWQ_E_NOT_FOUND if the model has none. */
+OFTAWQ_API oftawq_status oftawq_model_module_find(const oftawq_model *model, const char *name, size_t *index);
+
+/*! oftawq_model_load_adapter() :
+ *  Loads a PEFT OFT adapter folder as adapter `name` (1..OFTAWQ_MAX_ADAPTER_NAME-1
+ *  bytes; NULL: "default" for the first adapter, else the folder's base name)
+ *  and applies PEFT's targeting rules to every module: target_modules as a list
+ *  matches a name equal to an entry or ending in "." + entry (then filtered by
+ *  layers_to_transform with layers_pattern); as a string it is a regular
+ *  expression (Python's re, see below) that must match the whole name; null
+ *  takes PEFT's default for the model_type; exclude_modules likewise removes
+ *  names, and so do modules_to_save. For each targeted module the outcome is
+ *  recorded (oftawq_model_outcome_get): wrapped (the factory accepts it; the
+ *  weights are base_model.model.<module>.oft_R.weight, checked against the r and
+ *  b PEFT derives for its in_features - a file without them gives R = I when
+ *  init_weights is true, as PEFT initialises them, and a refusal otherwise), not
+ *  applicable (not an AWQ GEMM layer), or refused. What PEFT itself refuses
+ *  fails the load with PEFT's reason: no module targeted ("Target modules ...
+ *  not found in the base model. ..."), a targeted module that is no layer
+ *  ("Target module ... is not supported. ..."), and, unless record_refusals, a
+ *  module the factory refuses. Regular expressions: literals and escapes, ., [...],
+ *  \d \w \s (ASCII) and negations, ^ $ \A \Z \b \B, (...), (?:...), (?P<n>...),
+ *  |, and greedy or lazy * + ? {m,n}; others (lookarounds, backreferences, inline
+ *  flags) are OFTAWQ_E_UNSUPPORTED. The first adapter loaded becomes the active
+ *  list, as PEFT's from_pretrained makes it. A failed load changes nothing.
+ *  @return : OFTAWQ_OK; OFTAWQ_E_EXISTS (name taken); the adapter folder's error;
+ *            OFTAWQ_E_NOT_FOUND (no module targeted); a refusal's status. */
+OFTAWQ_API oftawq_status oftawq_model_load_adapter(oftawq_model *model, const char *adapter_dir, const char *name);
+/*! oftawq_model_adapter_count(), oftawq_model_adapter_name() : the adapters in load order (name owned by the
+ *  model; NULL for an index out of range). */
+OFTAWQ_API size_t oftawq_model_adapter_count(const oftawq_model *model);
+OFTAWQ_API const char *oftawq_model_adapter_name(const oftawq_model *model, size_t index);
+/*! oftawq_model_adapter_config() : an adapter's config as read (peft_version owned by the model). */
+OFTAWQ_API oftawq_status oftawq_model_adapter_config(const oftawq_model *model, size_t index,
+                                                     oftawq_oft_config *config);
+
+/* What loading an adapter did to one module. */
+typedef enum oftawq_outcome {
+  OFTAWQ_OUTCOME_NOT_TARGETED = 0,   /* the adapter's rules do not select the module */
+  OFTAWQ_OUTCOME_EXCLUDED = 1,       /* exclude_modules or modules_to_save remove it */
+  OFTAWQ_OUTCOME_WRAPPED = 2,        /* the module's layer carries the adapter */
+  OFTAWQ_OUTCOME_NOT_APPLICABLE = 3, /* targeted, but not an AWQ GEMM layer (the factory's OFTAWQ_NOT_APPLICABLE) */
+  OFTAWQ_OUTCOME_REFUSED = 4         /* targeted, and refused (only with record_refusals) */
+} oftawq_outcome;
+
+typedef struct oftawq_model_outcome {
+  size_t size;                   /* sizeof(oftawq_model_outcome), set by _init */
+  oftawq_outcome outcome;
+  oftawq_status status;          /* REFUSED: the refusal's status; OFTAWQ_NOT_APPLICABLE; else OFTAWQ_OK */
+  const char *reason;            /* REFUSED, NOT_APPLICABLE, or WRAPPED without weights: why; else "" (owned by
+                                  * the model) */
+  oftawq_oft_shape shape;        /* WRAPPED: r, block size, formula as resolved for the module */
+  int has_weights;               /* WRAPPED: 0 when the file held none for it (R = I) */
+} oftawq_model_outcome;
+
+OFTAWQ_API void oftawq_model_outcome_init(oftawq_model_outcome *outcome);
+/*! oftawq_model_outcome_get() : the outcome for module `module_index` of adapter `adapter_index`. */
+OFTAWQ_API oftawq_status oftawq_model_outcome_get(const oftawq_model *model, size_t module_index,
+                                                  size_t adapter_index, oftawq_model_outcome *outcome);
+
+/*! oftawq_model_set_active() :
+ *  The ordered active adapters for every layer (each name must be a loaded
+ *  adapter: OFTAWQ_E_NOT_FOUND otherwise). As in PEFT, a layer that does not
+ *  carry an active adapter skips it. n = 0 activates none. */
+OFTAWQ_API oftawq_status oftawq_model_set_active(oftawq_model *model, const char *const *names, size_t n);
+/*! oftawq_model_enable_adapters() : 0 disables the adapters of every layer (forward = the base layers), 1 enables. */
+OFTAWQ_API oftawq_status oftawq_model_enable_adapters(oftawq_model *model, int enabled);
+
+/*! oftawq_model_layer() :
+ *  The layer of an AWQ GEMM module with the adapters that wrap it (none: the
+ *  base layer, as in PEFT), the model's active list and enabled flag; uploaded
+ *  on first use, evicting least recently used layers to keep the memory budget.
+ *  The layer is owned by the model and stays valid until the next call of
+ *  oftawq_model_layer(), _forward() or _load_adapter() on this model (which may
+ *  evict it) or its destruction. Adapter weights changed through the layer are
+ *  kept when it is evicted.
+ *  @return : OFTAWQ_OK; OFTAWQ_E_NOT_FOUND; OFTAWQ_E_UNSUPPORTED for a module that
+ *            is not an AWQ GEMM layer; device and upload errors. */
+OFTAWQ_API oftawq_status oftawq_model_layer(oftawq_model *model, const char *module, oftawq_layer **layer);
+/*! oftawq_model_forward() : oftawq_layer_forward() on the layer of `module` (see oftawq_model_layer()). */
+OFTAWQ_API oftawq_status oftawq_model_forward(oftawq_model *model, const char *module, oftawq_dtype dtype,
+                                              const void *x, void *y, size_t rows);
+
+/* Device memory of a model's layers. */
+typedef struct oftawq_model_stats {
+  size_t size;                   /* sizeof(oftawq_model_stats), set by _init */
+  uint64_t device_bytes;         /* of the layers uploaded now */
+  uint64_t total_bytes;          /* of every AWQ module's layer, were all uploaded at once */
+  uint64_t memory_budget;        /* as given (0: none) */
+  size_t layers_uploaded;        /* layers on the device now */
+  uint64_t uploads;              /* layers uploaded so far (again after an eviction) */
+  uint64_t evictions;            /* layers evicted to keep the budget (or because an adapter load changed them) */
+} oftawq_model_stats;
+
+OFTAWQ_API void oftawq_model_stats_init(oftawq_model_stats *stats);
+OFTAWQ_API oftawq_status oftawq_model_get_stats(const oftawq_model *model, oftawq_model_stats *stats);
 
 /*-*****************************************************************
  *  Autotuning (oftawq tune)

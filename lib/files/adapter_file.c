@@ -1,30 +1,144 @@
 /* adapter_file.c: PEFT OFT adapter folders - adapter_config.json with PEFT's defaults, and the oft_R weights. */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/ref.h"
+#include "files/adapter_file.h"
 #include "files/configs.h"
 #include "files/json.h"
 #include "files/safetensors.h"
 
 #define ADAPTER_KEY_PREFIX "base_model.model."
 #define ADAPTER_KEY_SUFFIX ".oft_R.weight"
+/* Layer indices beyond this are not a model's (and stay exact as JSON doubles and C ints). */
+#define MAX_LAYER_INDEX 1000000000
 /* A missing peft_version: PEFT wrote it since 0.18.0, so the adapter is older (PEFT's own stand-in value). */
 #define PEFT_VERSION_MISSING "0.0.0"
 
 struct oftawq_adapter_file {
   oftawq_oft_config config;
+  oftawq__targeting targeting;
   char *peft_version;
   oftawq_safetensors *weights;
   float *converted;          /* the last F16/BF16 weight converted to floats */
 };
 
+static void free_strings(char **s, size_t n)
+{
+  size_t i;
+  for (i = 0; i < n; i++) free(s[i]);
+  free(s);
+}
+
+static void free_targeting(oftawq__targeting *t)
+{
+  free(t->target_modules.regex);
+  free_strings(t->target_modules.names, t->target_modules.n_names);
+  free(t->exclude_modules.regex);
+  free_strings(t->exclude_modules.names, t->exclude_modules.n_names);
+  free_strings(t->modules_to_save, t->n_modules_to_save);
+  free(t->layers);
+  free_strings(t->layers_patterns, t->n_layers_patterns);
+  free(t->bias);
+  memset(t, 0, sizeof *t);
+}
+
+/* A JSON array of strings as a heap copy; 0 when it is not one (or out of memory: *oom set). */
+static int string_list(const cJSON *j, char ***out, size_t *n, int *oom)
+{
+  const cJSON *e;
+  size_t i = 0;
+  *out = NULL;
+  *n = 0;
+  if (!cJSON_IsArray(j)) return 0;
+  cJSON_ArrayForEach(e, j) if (!cJSON_IsString(e)) return 0;
+  if (!(*out = calloc((size_t)cJSON_GetArraySize(j) + 1, sizeof **out))) return !(*oom = 1);
+  cJSON_ArrayForEach(e, j)
+  {
+    if (!((*out)[i] = oftawq__strdup(e->valuestring))) {
+      *n = i;
+      return !(*oom = 1);
+    }
+    i++;
+  }
+  *n = i;
+  return 1;
+}
+
+/* A list-or-regex field: absent or null, a string, or a list of strings. */
+static int name_rule(const cJSON *root, const char *key, oftawq__name_rule *rule, int *oom)
+{
+  const cJSON *j = oftawq__json_item(root, key);
+  if (!j || cJSON_IsNull(j)) return 1;
+  rule->present = 1;
+  if (cJSON_IsString(j)) return (rule->regex = oftawq__strdup(j->valuestring)) != NULL || !(*oom = 1);
+  return string_list(j, &rule->names, &rule->n_names, oom);
+}
+
+/* PEFT's module-selection fields. */
+static oftawq_status parse_targeting(oftawq__targeting *t, const cJSON *root, const char *path, char *why, size_t cap)
+{
+  const cJSON *j;
+  int oom = 0;
+  if (!name_rule(root, "target_modules", &t->target_modules, &oom) ||
+      !name_rule(root, "exclude_modules", &t->exclude_modules, &oom))
+    return oom ? oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory")
+               : oftawq__why(why, cap, OFTAWQ_E_FORMAT,
+                             "%s: target_modules and exclude_modules must be a string, a list of strings or null", path);
+  j = oftawq__json_item(root, "modules_to_save");
+  if (j && !cJSON_IsNull(j) && !string_list(j, &t->modules_to_save, &t->n_modules_to_save, &oom))
+    return oom ? oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory")
+               : oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: modules_to_save must be a list of strings or null", path);
+  j = oftawq__json_item(root, "layers_to_transform");
+  if (j && !cJSON_IsNull(j)) {
+    const cJSON *e;
+    t->layers_present = 1;
+    t->layers_is_int = cJSON_IsNumber(j);
+    if (!t->layers_is_int && !cJSON_IsArray(j))
+      return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: layers_to_transform must be an integer or a list of integers",
+                         path);
+    if (!(t->layers = calloc(t->layers_is_int ? 1 : (size_t)cJSON_GetArraySize(j) + 1, sizeof *t->layers)))
+      return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+    for (e = t->layers_is_int ? j : j->child; e; e = t->layers_is_int ? NULL : e->next) {
+      if (!cJSON_IsNumber(e) || floor(e->valuedouble) != e->valuedouble || fabs(e->valuedouble) > MAX_LAYER_INDEX)
+        return oftawq__why(why, cap, OFTAWQ_E_FORMAT,
+                           "%s: layers_to_transform must be an integer or a list of integers (|i| <= %d)", path,
+                           MAX_LAYER_INDEX);
+      t->layers[t->n_layers++] = (int)e->valuedouble;
+    }
+  }
+  j = oftawq__json_item(root, "layers_pattern");
+  if (j && !cJSON_IsNull(j)) {
+    if (cJSON_IsString(j)) {
+      if (!(t->layers_patterns = calloc(1, sizeof *t->layers_patterns)) ||
+          !(t->layers_patterns[0] = oftawq__strdup(j->valuestring)))
+        return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+      t->n_layers_patterns = 1;
+      t->layers_pattern_is_string = 1;
+    } else if (!string_list(j, &t->layers_patterns, &t->n_layers_patterns, &oom)) {
+      return oom ? oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory")
+                 : oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: layers_pattern must be a string, a list of strings or null",
+                               path);
+    }
+  }
+  j = oftawq__json_item(root, "bias");
+  if (j && !cJSON_IsNull(j) && !cJSON_IsString(j))
+    return oftawq__why(why, cap, OFTAWQ_E_FORMAT, "%s: bias must be a string", path);
+  if (!(t->bias = oftawq__strdup(j && cJSON_IsString(j) ? j->valuestring : "none")))
+    return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  return OFTAWQ_OK;
+}
+
+const oftawq__targeting *oftawq__adapter_targeting(const oftawq_adapter_file *a) { return &a->targeting; }
+
 void oftawq_adapter_close(oftawq_adapter_file *a)
 {
   if (!a) return;
+  free_targeting(&a->targeting);
   oftawq_safetensors_close(a->weights);
   free(a->peft_version);
   free(a->converted);
@@ -60,7 +174,7 @@ static oftawq_status parse_adapter_config(oftawq_adapter_file *a, const cJSON *r
   a->peft_version = oftawq__strdup(cJSON_IsString(j) ? j->valuestring : PEFT_VERSION_MISSING);
   if (!a->peft_version) return oftawq__why(why, cap, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
   c->peft_version = a->peft_version;
-  return OFTAWQ_OK;
+  return parse_targeting(&a->targeting, root, path, why, cap);
 }
 
 oftawq_status oftawq__adapter_config_parse(const char *text, size_t len, oftawq_oft_config *config, char *why,
@@ -75,6 +189,7 @@ oftawq_status oftawq__adapter_config_parse(const char *text, size_t len, oftawq_
                                 : oftawq__why(why, cap, OFTAWQ_E_FORMAT, "the JSON is not an object");
   cJSON_Delete(root);
   free(a.peft_version);
+  free_targeting(&a.targeting);
   if (status == OFTAWQ_OK) {
     *config = a.config;
     config->peft_version = NULL; /* freed above; callers of this entry use the other fields */
