@@ -120,7 +120,7 @@ static int write_bench_json(const char *path, const oftawq_device_info *d, const
 int cmd_bench(int argc, char **argv)
 {
   int K[CLI_MAX_POINTS], N[CLI_MAX_POINTS], M[CLI_MAX_POINTS], nshapes = 2, ntokens = 3, group = 128, block = 32, runs = 5;
-  int i, s, t, rc = EXIT_SUCCESS, paths = 0, *tuned = NULL;
+  int i, step, s, t, rc = EXIT_SUCCESS, paths = 0, *tuned = NULL;
   const char *json = NULL, *device = NULL, *cache_dir = NULL;
   char default_cache[4096];
   oftawq_context_options opt;
@@ -135,14 +135,16 @@ int cmd_bench(int argc, char **argv)
   M[0] = 1;
   M[1] = 16;
   M[2] = 256;
-  for (i = 1; i < argc; i++) {
+  for (i = 1; i < argc; i += step) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    step = 2; /* an option and its value */
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_bench, stdout);
       return EXIT_SUCCESS;
     }
     if (!strcmp(a, "--paths")) {
       paths = 1;
+      step = 1;
       continue;
     }
     if (!v) return cli_usage_error(usage_bench, "bench: '%s' needs a value (or is unknown)", a);
@@ -167,7 +169,6 @@ int cmd_bench(int argc, char **argv)
     } else {
       return cli_usage_error(usage_bench, "bench: unknown option '%s'", a);
     }
-    i++;
   }
   for (s = 0; s < nshapes; s++)
     if (N[s] % 8 || K[s] % group)

@@ -48,7 +48,7 @@ int cmd_forward(int argc, char **argv)
   const char *cache_dir = NULL, *names[MAX_ADAPTERS];
   char *dirs[MAX_ADAPTERS], default_cache[4096], why[1024], *active_copy = NULL;
   const char *active_list[MAX_ADAPTERS];
-  int n_adapters = 0, disable = 0, i, rc = EXIT_FAILURE, tty = isatty(fileno(stderr));
+  int n_adapters = 0, disable = 0, i, step, rc = EXIT_FAILURE, tty = isatty(fileno(stderr));
   size_t n_active = 0, rows = 1, in_bytes, k;
   oftawq_context_options opt;
   oftawq_context *ctx = NULL;
@@ -60,8 +60,9 @@ int cmd_forward(int argc, char **argv)
   oftawq_dtype dtype;
   int K, N;
 
-  for (i = 1; i < argc; i++) {
+  for (i = 1; i < argc; i += step) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    step = 2; /* an option and its value */
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_forward, stdout);
       rc = EXIT_SUCCESS;
@@ -69,6 +70,7 @@ int cmd_forward(int argc, char **argv)
     }
     if (!strcmp(a, "--disable-adapters")) {
       disable = 1;
+      step = 1;
       continue;
     }
     if (!v) {
@@ -96,7 +98,6 @@ int cmd_forward(int argc, char **argv)
       rc = cli_usage_error(usage_forward, "forward: unknown option '%s'", a);
       goto done;
     }
-    i++;
   }
   if (!model || !module || !input || !output) {
     rc = cli_usage_error(usage_forward, "forward: --model, --module, --input and --output are required%s", "");

@@ -37,7 +37,7 @@ static void tune_progress(void *user, double fraction, const char *what)
 
 int cmd_tune(int argc, char **argv)
 {
-  int K[CLI_MAX_POINTS], N[CLI_MAX_POINTS], nshapes = 1, group = 128, block = 32, i, s, tty = isatty(fileno(stderr));
+  int K[CLI_MAX_POINTS], N[CLI_MAX_POINTS], nshapes = 1, group = 128, block = 32, i, step, s, tty = isatty(fileno(stderr));
   double budget = 60;
   const char *device = NULL, *cache_dir = NULL;
   char default_cache[4096];
@@ -47,9 +47,10 @@ int cmd_tune(int argc, char **argv)
   size_t k;
 
   K[0] = N[0] = 2048;
-  for (i = 1; i < argc; i++) {
+  for (i = 1; i < argc; i += step) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     char *end;
+    step = 2; /* an option and its value */
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_tune, stdout);
       return EXIT_SUCCESS;
@@ -73,7 +74,6 @@ int cmd_tune(int argc, char **argv)
     } else {
       return cli_usage_error(usage_tune, "tune: unknown option '%s'", a);
     }
-    i++;
   }
   for (s = 0; s < nshapes; s++)
     if (N[s] % 8 || K[s] % group)
