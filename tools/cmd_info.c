@@ -16,7 +16,10 @@ static const char usage_info[] =
   "\n"
   "  --json           machine-readable output on stdout\n"
   "  --cache-dir DIR  the cache folder to report (default: $OFTAWQ_CACHE_DIR,\n"
-  "                   $XDG_CACHE_HOME/oftawq or ~/.cache/oftawq)\n";
+  "                   $XDG_CACHE_HOME/oftawq or ~/.cache/oftawq)\n"
+  "\n"
+  "Exits with status 1, after the report, when no OpenCL device is found (the\n"
+  "error line says why: no OpenCL library, which file it tried, no platform).\n";
 
 static const char *device_type(const oftawq_device_info *d)
 {
@@ -65,6 +68,25 @@ static void print_device_json(const oftawq_device_info *d)
          d->unified_memory ? "true" : "false");
 }
 
+/* Log callback that keeps the last error message (user: char[NO_DEVICE_WHY]). */
+#define NO_DEVICE_WHY 512
+static void keep_error(void *user, oftawq_log_level level, const char *message)
+{
+  if (level == OFTAWQ_LOG_ERROR) snprintf(user, NO_DEVICE_WHY, "%s", message);
+}
+
+/* Why there is no device: a context creation says it to its log callback. */
+static void no_device_reason(char *why)
+{
+  oftawq_context_options opt;
+  oftawq_context *ctx = NULL;
+  why[0] = '\0';
+  oftawq_context_options_init(&opt);
+  opt.log = keep_error;
+  opt.log_user = why;
+  if (oftawq_context_create(&opt, &ctx) == OFTAWQ_OK) oftawq_context_destroy(ctx);
+}
+
 static void print_tuned(void *user, const char *device, const char *entry)
 {
   (void)user;
@@ -86,7 +108,7 @@ int cmd_info(int argc, char **argv)
 {
   int json = 0, i, first = 1;
   const char *cache_dir = NULL;
-  char default_dir[4096];
+  char default_dir[4096], why[NO_DEVICE_WHY];
   oftawq_device_info devices[MAX_DEVICES];
   size_t count = 0, k;
   oftawq_status status;
@@ -111,6 +133,7 @@ int cmd_info(int argc, char **argv)
   status = oftawq_device_list(NULL, devices, MAX_DEVICES, &count);
   if (status < 0 && status != OFTAWQ_E_NO_DEVICE) return cli_fail("listing OpenCL devices: %s", oftawq_status_message(status));
   if (count > MAX_DEVICES) count = MAX_DEVICES;
+  if (count == 0) no_device_reason(why);
   oftawq_cache_summary_init(&summary);
   if (cache_dir) oftawq_cache_summarize(cache_dir, &summary);
 
@@ -131,12 +154,15 @@ int cmd_info(int argc, char **argv)
     printf("]}\n}\n");
   } else {
     printf("oftawq %s\n", oftawq_version_string());
-    if (count == 0) printf("no OpenCL device found (%s)\n", oftawq_status_message(status));
     for (k = 0; k < count; k++) print_device_text(&devices[k]);
     printf("cache folder %s: %llu program binaries, %llu bytes, %llu tuned entries\n",
            cache_dir ? cli_esc(cache_dir) : "(none)", (unsigned long long)summary.program_entries,
            (unsigned long long)summary.program_bytes, (unsigned long long)summary.tuning_entries);
     if (cache_dir) oftawq_cache_tuning(cache_dir, print_tuned, NULL);
+  }
+  if (count == 0) {
+    fflush(stdout);
+    return cli_fail("no OpenCL device found: %s", why[0] ? why : oftawq_status_message(OFTAWQ_E_NO_DEVICE));
   }
   return EXIT_SUCCESS;
 }

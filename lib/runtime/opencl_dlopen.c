@@ -104,17 +104,29 @@ static const char *const candidates[] = {
   NULL,
 };
 
-static int resolve(void *handle, char *why, size_t cap)
+static int resolve(void *handle, const char *file, char *why, size_t cap)
 {
 #define OFTAWQ__CL_RESOLVE(ret, name, params, args)                                      \
   *(void **)&p_##name = dlsym(handle, #name);                                            \
   if (!p_##name) {                                                                       \
-    if (why && cap) snprintf(why, cap, "the OpenCL library lacks %s", #name);           \
+    if (why && cap) snprintf(why, cap, "the OpenCL library %s lacks %s", file, #name);  \
     return 0;                                                                            \
   }
   OFTAWQ__CL_FUNCTIONS(OFTAWQ__CL_RESOLVE)
 #undef OFTAWQ__CL_RESOLVE
   return 1;
+}
+
+/* why = "no OpenCL library found (tried a, b, ...); ..." */
+static void describe_not_found(char *why, size_t cap)
+{
+  size_t i, used;
+  if (!why || !cap) return;
+  snprintf(why, cap, "no OpenCL library found (tried");
+  for (i = 0; candidates[i] && (used = strlen(why)) < cap; i++)
+    snprintf(why + used, cap - used, "%s %s", i ? "," : "", candidates[i]);
+  used = strlen(why);
+  if (used < cap) snprintf(why + used, cap - used, "); set OFTAWQ_OPENCL_LIBRARY to its path");
 }
 
 oftawq_status oftawq__opencl_load(const char *path, char *why, size_t why_capacity)
@@ -125,16 +137,22 @@ oftawq_status oftawq__opencl_load(const char *path, char *why, size_t why_capaci
   if (!library) {
     const char *env = getenv("OFTAWQ_OPENCL_LIBRARY");
     const char *only = (path && *path) ? path : (env && *env) ? env : NULL;
+    const char *origin = (path && *path) ? "the opencl_library option" : "OFTAWQ_OPENCL_LIBRARY";
+    int found_one = 0;
     size_t i;
     status = OFTAWQ_E_NO_DEVICE;
     for (i = 0; only ? i == 0 : candidates[i] != NULL; i++) {
       const char *name = only ? only : candidates[i];
       void *handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
       if (!handle) {
-        if (why && why_capacity) snprintf(why, why_capacity, "cannot load the OpenCL library: %s", dlerror());
+        const char *detail = dlerror();
+        if (only && why && why_capacity)
+          snprintf(why, why_capacity, "cannot load the OpenCL library %s (from %s): %s", name, origin,
+                   detail ? detail : "dlopen failed");
         continue;
       }
-      if (resolve(handle, why, why_capacity)) {
+      found_one = 1;
+      if (resolve(handle, name, why, why_capacity)) {
         library = handle;
         status = OFTAWQ_OK;
         if (why && why_capacity) why[0] = '\0';
@@ -142,6 +160,9 @@ oftawq_status oftawq__opencl_load(const char *path, char *why, size_t why_capaci
       }
       dlclose(handle);
     }
+    /* Nothing loaded from the vendor list: say what was tried (a library that loaded but
+     * lacked an entry point has said so already). */
+    if (status < 0 && !only && !found_one) describe_not_found(why, why_capacity);
   }
   pthread_mutex_unlock(&load_lock);
   return status;
