@@ -13,7 +13,9 @@
 # fix-binary flag, so the emulator needs no copy inside the root), and in the root the same packages
 # .ci/run installs, with PoCL as the OpenCL device. The sources copied in are the working tree's
 # tracked and untracked-but-not-ignored files, so uncommitted changes are tested too.
-# Environment: MIRROR (Debian mirror, default http://deb.debian.org/debian), JOBS (make -j, default nproc).
+# Environment: MIRROR (Debian mirror, default http://deb.debian.org/debian), JOBS (make -j, default nproc),
+# CK_TIMEOUT_MULTIPLIER (default 10 under qemu: Check's per-test timeouts guard against hangs, and PoCL
+# compiles every kernel under emulation, 10x slower or more).
 # The last line is "arm64 qemu: N passed, N failed" (make check's counts).
 set -euo pipefail
 
@@ -26,7 +28,7 @@ for arg in "$@"; do
     --native) native=yes ;;
     --keep-root) remove_root=no ;;
     --remove-root) remove_root=yes ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "qemu-arm64-check: unknown option $arg" >&2; exit 2 ;;
     *) root=$arg ;;
   esac
@@ -82,8 +84,10 @@ mount_in_root sysfs sysfs /sys
 mount_in_root bind /dev /dev
 mount_in_root tmpfs tmpfs /tmp
 
+timeout_multiplier=${CK_TIMEOUT_MULTIPLIER:-10}
 build_and_check='set -e
   cd "$1"
+  export CK_TIMEOUT_MULTIPLIER=${3:-1}
   export POCL_CACHE_DIR=$PWD/.pocl-cache POCL_MAX_PTHREAD_COUNT='"$jobs"' POCL_CPU_MAX_CU_COUNT='"$jobs"'
   t0=$(date +%s)
   "$2/configure" --enable-werror >configure.out
@@ -104,7 +108,7 @@ mkdir -p "$root/build-arm64"
 rm -rf "$root/build-arm64"/*
 echo "== arm64 (qemu-user): configure, make, make check"
 arm_rc=0
-arm_out=$(chroot "$root" sh -c "$build_and_check" sh /build-arm64 /src 2>&1) || arm_rc=$?
+arm_out=$(chroot "$root" sh -c "$build_and_check" sh /build-arm64 /src "$timeout_multiplier" 2>&1) || arm_rc=$?
 echo "$arm_out"
 
 native_out=""

@@ -4,7 +4,7 @@
 # packages: clinfo libclblast-dev libcjson-dev check g++
 # packages: gcc-aarch64-linux-gnu ocl-icd-opencl-dev:arm64 libcjson-dev:arm64
 # architectures: arm64
-# timeout: 40
+# timeout: 60
 . .ci/lib.sh
 # Leave the tree unconfigured for the VPATH jobs that follow, whatever happens.
 trap '[ -f Makefile ] && make distclean >/dev/null 2>&1; true' EXIT

@@ -2,7 +2,7 @@
 # asan: every suite again under AddressSanitizer + UndefinedBehaviorSanitizer (leaks inside the OpenCL stack are suppressed by tests/lsan.supp, ours are not).
 # packages: build-essential autoconf automake libtool pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
 # packages: libclblast-dev libcjson-dev check
-# timeout: 40
+# timeout: 60
 . .ci/lib.sh
 ci_bootstrap
 cd "$(ci_builddir asan)"
