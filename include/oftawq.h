@@ -565,7 +565,9 @@ OFTAWQ_API oftawq_status oftawq_layer_forward_mixed(oftawq_layer *layer, oftawq_
  *  Writes PEFT's repr-style description, prefixed "oft.", e.g.
  *  "oft.AwqOFTLinear(in_features=384, out_features=1536, group_size=128, bias=True,
  *  adapters_enabled=True, adapters=[default(r=12, block_size=32, neumann_terms=5,
- *  coft=False, block_share=False, active)])".
+ *  coft=False, block_share=False, active)])". Active adapters the layer does
+ *  not carry (skipped at forward, as PEFT skips them) follow as
+ *  ", skipped=[name, ...]" before the closing parenthesis.
  *  @needed : receives the length without the NUL (may be NULL). Output is
  *            truncated to capacity (NUL-terminated when capacity > 0). */
 OFTAWQ_API oftawq_status oftawq_layer_describe(const oftawq_layer *layer, char *buf, size_t capacity,

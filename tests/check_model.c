@@ -2,6 +2,7 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,6 +391,656 @@ START_TEST(every_module_matches_peft)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ helpers for folders made by the tests */
+
+static void write_text(const char *path, const char *text)
+{
+  FILE *f = fopen(path, "wb");
+  ck_assert_msg(f != NULL, "cannot write %s", path);
+  ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+  fclose(f);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+  size_t n;
+  char *data = tu_read_file(from, &n);
+  FILE *f;
+  ck_assert_msg(data != NULL, "cannot read %s", from);
+  ck_assert_ptr_nonnull(f = fopen(to, "wb"));
+  ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+  fclose(f);
+  free(data);
+}
+
+/* A copy of the fixture model whose quantization_config also carries `extra` (JSON members, may be ""). */
+static char *model_copy(const char *tag, const char *extra)
+{
+  static const char *const files[] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                                      "model.safetensors.index.json"};
+  char *dir = tu_tempdir(tag), from[4200], to[4200], *src, *config, *at;
+  size_t i;
+  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(from, sizeof from, FIXTURE "/model/%s", files[i]);
+    src = tu_srcpath(from);
+    snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+    copy_file(src, to);
+    free(src);
+  }
+  src = tu_srcpath(FIXTURE "/model/config.json");
+  config = tu_read_file(src, NULL);
+  ck_assert_ptr_nonnull(at = strstr(config, "\"quantization_config\": {"));
+  at += strlen("\"quantization_config\": {");
+  snprintf(to, sizeof to, "%s/config.json", dir);
+  {
+    FILE *f = fopen(to, "wb");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%.*s%s%s%s", (int)(at - config), config, extra, *extra ? ", " : "", at);
+    fclose(f);
+  }
+  free(config);
+  free(src);
+  return dir;
+}
+
+/* An adapter folder with the given adapter_config.json and the weights of fixture adapter `weights_of`. */
+static char *adapter_copy(const char *tag, const char *config, const char *weights_of)
+{
+  char *dir = tu_tempdir(tag), from[4200], to[4200], *src;
+  snprintf(to, sizeof to, "%s/adapter_config.json", dir);
+  write_text(to, config);
+  snprintf(from, sizeof from, FIXTURE "/adapter_%s/adapter_model.safetensors", weights_of);
+  src = tu_srcpath(from);
+  snprintf(to, sizeof to, "%s/adapter_model.safetensors", dir);
+  copy_file(src, to);
+  free(src);
+  return dir;
+}
+
+static size_t module_index(const oftawq_model *m, const char *name)
+{
+  size_t i = 0;
+  ck_assert_msg(oftawq_model_module_find(m, name, &i) == OFTAWQ_OK, "no module %s", name);
+  return i;
+}
+
+static oftawq_model_outcome outcome_of(const oftawq_model *m, const char *module, size_t adapter)
+{
+  oftawq_model_outcome o;
+  oftawq_model_outcome_init(&o);
+  ck_assert_int_eq(oftawq_model_outcome_get(m, module_index(m, module), adapter, &o), OFTAWQ_OK);
+  return o;
+}
+
+/* ------------------------------------------------------------------ what inspect shows, against PEFT's own list */
+
+START_TEST(outcomes_match_peft_wrapped_list)
+{
+  oftawq_context_options opt;
+  oftawq_context *ctx = NULL;
+  tu_log log;
+  cJSON *w = read_json(FIXTURE "/wrapped.json"), *wrapped = cJSON_GetObjectItem(w, "wrapped"), *e;
+  oftawq_model *m;
+  size_t i, awq = 0;
+  int a, n_wrapped = 0;
+  oftawq_layer *layer;
+  char desc[2048];
+  const char *ab[] = {"a", "b"};
+  memset(&log, 0, sizeof log);
+  oftawq_context_options_init(&opt);
+  opt.log = tu_log_fn;
+  opt.log_user = &log;
+  ck_assert_int_eq(oftawq_context_create(&opt, &ctx), OFTAWQ_OK);
+  m = open_fixture(ctx, NULL, N_ADAPTERS);
+  for (i = 0; i < oftawq_model_module_count(m); i++) {
+    oftawq_model_module mod;
+    const cJSON *list;
+    oftawq_model_module_init(&mod);
+    ck_assert_int_eq(oftawq_model_module_get(m, i, &mod), OFTAWQ_OK);
+    list = cJSON_GetObjectItem(wrapped, mod.name);
+    if (mod.kind == OFTAWQ_TARGET_AWQ_GEMM) awq++;
+    for (a = 0; a < N_ADAPTERS; a++) {
+      oftawq_model_outcome o;
+      int peft = 0;
+      oftawq_model_outcome_init(&o);
+      ck_assert_int_eq(oftawq_model_outcome_get(m, i, (size_t)a, &o), OFTAWQ_OK);
+      cJSON_ArrayForEach(e, list) peft |= !strcmp(e->valuestring, adapter_names[a]);
+      ck_assert_msg((o.outcome == OFTAWQ_OUTCOME_WRAPPED) == peft, "%s / %s: outcome %d, PEFT %s", mod.name,
+                    adapter_names[a], (int)o.outcome, peft ? "wrapped" : "not wrapped");
+      n_wrapped += peft;
+    }
+  }
+  ck_assert_uint_eq(awq, (size_t)cJSON_GetArraySize(cJSON_GetObjectItem(w, "awq_modules")));
+  ck_assert_int_ge(n_wrapped, 12);
+  /* the other outcomes and what they carry */
+  ck_assert_int_eq(outcome_of(m, "model.layers.1.mlp.down_proj", 0).outcome, OFTAWQ_OUTCOME_EXCLUDED);
+  ck_assert_int_eq(outcome_of(m, "model.layers.1.mlp.gate_proj", 2).outcome, OFTAWQ_OUTCOME_NOT_TARGETED); /* layer 0 only */
+  ck_assert_int_eq(outcome_of(m, "model.layers.0.mlp.gate_proj", 3).shape.r, 4);
+  ck_assert_int_eq(outcome_of(m, "model.layers.0.mlp.gate_proj", 3).shape.block_size, 32);
+  ck_assert_int_eq(outcome_of(m, "model.layers.0.mlp.down_proj", 0).shape.block_size, 16);
+  ck_assert_int_eq(outcome_of(m, "model.layers.0.mlp.down_proj", 0).shape.r, 16);
+  ck_assert_int_eq(outcome_of(m, "model.layers.0.mlp.down_proj", 0).has_weights, 1);
+  ck_assert_int_eq(outcome_of(m, "model.layers.0.self_attn.q_proj", 1).outcome, OFTAWQ_OUTCOME_NOT_TARGETED);
+  {
+    oftawq_model_module mod;
+    oftawq_model_module_init(&mod);
+    ck_assert_int_eq(oftawq_model_module_get(m, module_index(m, "lm_head"), &mod), OFTAWQ_OK);
+    ck_assert_int_eq(mod.kind, OFTAWQ_TARGET_LINEAR_F16);
+    ck_assert_int_eq(mod.N, 128);
+    ck_assert_int_eq(mod.K, 128);
+    ck_assert_int_eq(oftawq_model_module_get(m, module_index(m, "model.norm"), &mod), OFTAWQ_OK);
+    ck_assert_int_eq(mod.kind, OFTAWQ_TARGET_OTHER);
+    ck_assert_int_eq(oftawq_model_module_get(m, module_index(m, "model.layers.0.self_attn.q_proj"), &mod), OFTAWQ_OK);
+    /* 128 x 128 at group 64: qweight 8 KiB, qzeros 128 B, scales 512 B, no bias; R of a: 8 blocks of 16 x 16 */
+    ck_assert_uint_eq(mod.device_bytes, 128 * 16 * 4 + 2 * 16 * 4 + 2 * 128 * 2 + 8 * 16 * 16 * 4);
+    ck_assert_int_eq(mod.G, 64);
+    ck_assert_int_eq(mod.has_bias, 0);
+    ck_assert_int_eq(mod.uploaded, 0);
+  }
+  /* adapter b: module_dropout 0.1 is warned about once, though b wraps three modules */
+  ck_assert_int_ge(log.warnings, 1);
+  {
+    oftawq_oft_config c;
+    oftawq_oft_config_init(&c);
+    ck_assert_int_eq(oftawq_model_adapter_config(m, 1, &c), OFTAWQ_OK);
+    ck_assert(c.module_dropout == 0.1);
+    ck_assert_int_eq(c.use_cayley_neumann, 0);
+    ck_assert_str_eq(c.peft_version, "0.18.1");
+  }
+  /* a module that b wraps and a does not: a is skipped there, and the description says so */
+  ck_assert_int_eq(oftawq_model_set_active(m, ab, 2), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_layer(m, "model.layers.1.self_attn.k_proj", &layer), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_layer_describe(layer, desc, sizeof desc, NULL), OFTAWQ_OK);
+  ck_assert_msg(strstr(desc, "b(r=4, block_size=32, cayley=exact") && strstr(desc, "skipped=[a])"), "%s", desc);
+  ck_assert_uint_eq(oftawq_layer_adapter_count(layer), 1);
+  oftawq_model_destroy(m);
+  cJSON_Delete(w);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+/* module_dropout: warned once per adapter, not per module or per upload. */
+START_TEST(warnings_once_per_model)
+{
+  oftawq_context_options opt;
+  oftawq_context *ctx = NULL;
+  tu_log log;
+  oftawq_model *m;
+  char *dir = tu_srcpath(FIXTURE "/model"), *bdir = tu_srcpath(FIXTURE "/adapter_b");
+  oftawq_layer *layer;
+  int before;
+  memset(&log, 0, sizeof log);
+  oftawq_context_options_init(&opt);
+  opt.log = tu_log_fn;
+  opt.log_user = &log;
+  ck_assert_int_eq(oftawq_context_create(&opt, &ctx), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_open(ctx, dir, NULL, &m), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_load_adapter(m, bdir, NULL), OFTAWQ_OK);
+  ck_assert_str_eq(oftawq_model_adapter_name(m, 0), "default");
+  ck_assert_int_eq(log.warnings, 1);
+  ck_assert_ptr_nonnull(strstr(log.last, "module_dropout"));
+  before = log.warnings;
+  ck_assert_int_eq(oftawq_model_layer(m, "model.layers.1.self_attn.k_proj", &layer), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_layer(m, "model.layers.1.self_attn.o_proj", &layer), OFTAWQ_OK);
+  ck_assert_int_eq(log.warnings, before);
+  oftawq_model_destroy(m);
+  free(dir);
+  free(bdir);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ memory budget */
+
+static uint16_t **run_all(oftawq_model *m, oftawq_safetensors *xs)
+{
+  uint16_t **out = calloc(oftawq_model_module_count(m), sizeof *out);
+  size_t i;
+  for (i = 0; i < oftawq_model_module_count(m); i++) {
+    oftawq_model_module mod;
+    oftawq_tensor x;
+    char name[512];
+    oftawq_model_module_init(&mod);
+    oftawq_model_module_get(m, i, &mod);
+    if (mod.kind != OFTAWQ_TARGET_AWQ_GEMM) continue;
+    oftawq_tensor_init(&x);
+    snprintf(name, sizeof name, "%s.x", mod.name);
+    ck_assert_int_eq(oftawq_safetensors_find(xs, name, &x), OFTAWQ_OK);
+    out[i] = malloc((size_t)x.shape[0] * (size_t)mod.N * 2);
+    ck_assert_int_eq(oftawq_model_forward(m, mod.name, OFTAWQ_F16, x.data, out[i], (size_t)x.shape[0]), OFTAWQ_OK);
+  }
+  return out;
+}
+
+static void free_outputs(uint16_t **out, size_t n)
+{
+  size_t i;
+  for (i = 0; i < n; i++) free(out[i]);
+  free(out);
+}
+
+START_TEST(memory_budget_evicts_and_outputs_stay)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  oftawq_model_options opt;
+  oftawq_model *full, *tight;
+  oftawq_model_stats st;
+  oftawq_safetensors *xs = NULL;
+  char *xp = tu_srcpath(FIXTURE "/x.safetensors"), why[256];
+  const char *abcd[] = {"a", "b", "c", "d"};
+  uint16_t **want, **got, *y0, *y1;
+  uint64_t largest = 0;
+  size_t i, n, rows;
+  oftawq_layer *layer;
+  oftawq_tensor x;
+  float *w;
+  oftawq_oft_shape shape;
+  ck_assert_int_eq(oftawq_safetensors_open(xp, &xs, why, sizeof why), OFTAWQ_OK);
+  full = open_fixture(ctx, NULL, N_ADAPTERS);
+  ck_assert_int_eq(oftawq_model_set_active(full, abcd, 4), OFTAWQ_OK);
+  want = run_all(full, xs);
+  n = oftawq_model_module_count(full);
+  oftawq_model_stats_init(&st);
+  ck_assert_int_eq(oftawq_model_get_stats(full, &st), OFTAWQ_OK);
+  ck_assert_uint_eq(st.evictions, 0);
+  ck_assert_uint_eq(st.layers_uploaded, 14);
+  ck_assert_uint_eq(st.device_bytes, st.total_bytes);
+  for (i = 0; i < n; i++) {
+    oftawq_model_module mod;
+    oftawq_model_module_init(&mod);
+    oftawq_model_module_get(full, i, &mod);
+    if (mod.device_bytes > largest) largest = mod.device_bytes;
+  }
+  /* room for about two layers: every pass evicts */
+  oftawq_model_options_init(&opt);
+  opt.memory_budget = 2 * largest;
+  tight = open_fixture(ctx, &opt, N_ADAPTERS);
+  ck_assert_int_eq(oftawq_model_set_active(tight, abcd, 4), OFTAWQ_OK);
+  for (i = 0; i < 2; i++) {
+    size_t k;
+    got = run_all(tight, xs);
+    for (k = 0; k < n; k++)
+      if (want[k]) {
+        oftawq_model_module mod;
+        oftawq_model_module_init(&mod);
+        oftawq_model_module_get(tight, k, &mod);
+        ck_assert_msg(!memcmp(got[k], want[k], 3 * (size_t)mod.N * 2), "%s differs after evictions", mod.name);
+      }
+    free_outputs(got, n);
+  }
+  oftawq_model_stats_init(&st);
+  ck_assert_int_eq(oftawq_model_get_stats(tight, &st), OFTAWQ_OK);
+  ck_assert_uint_ge(st.evictions, 20);
+  ck_assert_uint_le(st.device_bytes, opt.memory_budget);
+  ck_assert_uint_lt(st.layers_uploaded, 14);
+  ck_assert_uint_eq(st.uploads, st.evictions + st.layers_uploaded);
+  ck_assert_uint_eq(st.memory_budget, 2 * largest);
+  /* weights changed through a layer survive its eviction */
+  ck_assert_int_eq(oftawq_model_layer(tight, "model.layers.0.self_attn.q_proj", &layer), OFTAWQ_OK);
+  oftawq_oft_shape_init(&shape);
+  ck_assert_int_eq(oftawq_oft_get_shape(oftawq_layer_adapter(layer, "a"), &shape), OFTAWQ_OK);
+  w = tu_random_floats((size_t)shape.weight_rows * (size_t)shape.n_elements, 0.05f, 99);
+  ck_assert_int_eq(oftawq_layer_set_adapter_weights(layer, "a", w, (size_t)shape.weight_rows * (size_t)shape.n_elements),
+                   OFTAWQ_OK);
+  oftawq_tensor_init(&x);
+  ck_assert_int_eq(oftawq_safetensors_find(xs, "model.layers.0.self_attn.q_proj.x", &x), OFTAWQ_OK);
+  rows = (size_t)x.shape[0];
+  y0 = malloc(rows * 128 * 2);
+  y1 = malloc(rows * 128 * 2);
+  ck_assert_int_eq(oftawq_model_forward(tight, "model.layers.0.self_attn.q_proj", OFTAWQ_F16, x.data, y0, rows), OFTAWQ_OK);
+  ck_assert_int_ne(memcmp(y0, want[module_index(tight, "model.layers.0.self_attn.q_proj")], rows * 128 * 2), 0);
+  free_outputs(run_all(tight, xs), n); /* evicts it again */
+  ck_assert_int_eq(oftawq_model_forward(tight, "model.layers.0.self_attn.q_proj", OFTAWQ_F16, x.data, y1, rows), OFTAWQ_OK);
+  ck_assert_int_eq(memcmp(y0, y1, rows * 128 * 2), 0);
+  free(y0);
+  free(y1);
+  free(w);
+  /* a budget smaller than any layer still runs, one layer at a time */
+  oftawq_model_destroy(tight);
+  opt.memory_budget = 1;
+  tight = open_fixture(ctx, &opt, N_ADAPTERS);
+  ck_assert_int_eq(oftawq_model_set_active(tight, abcd, 4), OFTAWQ_OK);
+  got = run_all(tight, xs);
+  oftawq_model_stats_init(&st);
+  ck_assert_int_eq(oftawq_model_get_stats(tight, &st), OFTAWQ_OK);
+  ck_assert_uint_eq(st.layers_uploaded, 1);
+  ck_assert_uint_eq(st.evictions, 13);
+  free_outputs(got, n);
+  oftawq_model_destroy(tight);
+  free_outputs(want, n);
+  oftawq_model_destroy(full);
+  oftawq_safetensors_close(xs);
+  free(xp);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ the factory's version gates */
+
+static oftawq_status load_a(oftawq_context *ctx, const char *dir, const oftawq_model_options *opt, oftawq_model **out)
+{
+  char *adir = tu_srcpath(FIXTURE "/adapter_a");
+  oftawq_status st;
+  ck_assert_msg(oftawq_model_open(ctx, dir, opt, out) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
+  st = oftawq_model_load_adapter(*out, adir, "a");
+  free(adir);
+  return st;
+}
+
+START_TEST(producer_version_gates)
+{
+  static const struct {
+    const char *meta, *producer_version;
+    oftawq_awq_producer producer;
+    oftawq_status want;
+    const char *message;
+  } cases[] = {
+    /* GPT-QModel's record in the checkpoint: at, below, above its gate */
+    {"\"meta\": {\"quantizer\": [\"gptqmodel:5.6.12\"], \"uri\": \"x\"}", NULL, 0, OFTAWQ_OK, NULL},
+    {"\"meta\": {\"quantizer\": [\"gptqmodel:5.6.11\"]}", NULL, 0, OFTAWQ_E_INCOMPATIBLE_VERSION,
+     "Found an incompatible version of gptqmodel. Found version 5.6.11, but only versions above 5.6.12 are supported."},
+    {"\"meta\": {\"quantizer\": [\"optimum:1.2\", \"gptqmodel:6.0.0.dev1\"]}", NULL, 0, OFTAWQ_OK, NULL},
+    {"\"meta\": {\"quantizer\": \"gptqmodel:4.2\"}", NULL, 0, OFTAWQ_E_INCOMPATIBLE_VERSION, "gptqmodel"},
+    {"\"meta\": {\"quantizer\": [\"gptqmodel:latest\"]}", NULL, 0, OFTAWQ_E_INVALID_ARGUMENT, "not a PEP 440 version"},
+    {"\"meta\": {\"quantizer\": [\"otherquant:0.1\"]}", NULL, 0, OFTAWQ_OK, NULL}, /* unknown: accepted */
+    /* AutoAWQ given by the caller: at, below, above */
+    {"", "0.2.0", OFTAWQ_PRODUCER_AUTOAWQ, OFTAWQ_OK, NULL},
+    {"", "0.1.8", OFTAWQ_PRODUCER_AUTOAWQ, OFTAWQ_E_INCOMPATIBLE_VERSION,
+     "Found an incompatible version of auto-awq. Found version 0.1.8, but only versions above 0.2.0 are supported."},
+    {"", "0.2.9", OFTAWQ_PRODUCER_AUTOAWQ, OFTAWQ_OK, NULL},
+    {"", "5.6.12", OFTAWQ_PRODUCER_GPTQMODEL, OFTAWQ_OK, NULL},
+    {"", "5.6.12rc1", OFTAWQ_PRODUCER_GPTQMODEL, OFTAWQ_E_INCOMPATIBLE_VERSION, "5.6.12rc1"},
+    /* the caller's word wins over the checkpoint's */
+    {"\"meta\": {\"quantizer\": [\"gptqmodel:1.0\"]}", "0.2.5", OFTAWQ_PRODUCER_AUTOAWQ, OFTAWQ_OK, NULL},
+    {"\"meta\": {\"quantizer\": [\"gptqmodel:9.0\"]}", "0.1", OFTAWQ_PRODUCER_AUTOAWQ, OFTAWQ_E_INCOMPATIBLE_VERSION, "auto-awq"},
+  };
+  oftawq_context *ctx = tu_context(NULL);
+  size_t i;
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *dir = model_copy("gate", cases[i].meta);
+    oftawq_model_options opt;
+    oftawq_model *m = NULL;
+    oftawq_status st;
+    oftawq_model_options_init(&opt);
+    opt.producer = cases[i].producer;
+    opt.producer_version = cases[i].producer_version;
+    st = load_a(ctx, dir, &opt, &m);
+    ck_assert_msg(st == cases[i].want, "case %zu: %s (%s)", i, oftawq_status_name(st), oftawq_context_last_error(ctx));
+    if (cases[i].message)
+      ck_assert_msg(strstr(oftawq_context_last_error(ctx), cases[i].message) != NULL, "case %zu: %s", i,
+                    oftawq_context_last_error(ctx));
+    ck_assert_uint_eq(oftawq_model_adapter_count(m), st == OFTAWQ_OK ? 1 : 0);
+    if (st == OFTAWQ_E_INCOMPATIBLE_VERSION) {
+      /* with record_refusals the load goes through and every AWQ module it targets shows the refusal */
+      oftawq_layer *layer;
+      oftawq_model_outcome o;
+      oftawq_model_destroy(m);
+      opt.record_refusals = 1;
+      ck_assert_int_eq(load_a(ctx, dir, &opt, &m), OFTAWQ_OK);
+      o = outcome_of(m, "model.layers.0.self_attn.q_proj", 0);
+      ck_assert_int_eq(o.outcome, OFTAWQ_OUTCOME_REFUSED);
+      ck_assert_int_eq(o.status, OFTAWQ_E_INCOMPATIBLE_VERSION);
+      ck_assert_ptr_nonnull(strstr(o.reason, cases[i].message));
+      ck_assert_int_eq(outcome_of(m, "model.layers.0.self_attn.k_proj", 0).outcome, OFTAWQ_OUTCOME_NOT_TARGETED);
+      /* a refused module runs as its base layer */
+      ck_assert_int_eq(oftawq_model_layer(m, "model.layers.0.self_attn.q_proj", &layer), OFTAWQ_OK);
+      ck_assert_uint_eq(oftawq_layer_adapter_count(layer), 0);
+    }
+    oftawq_model_destroy(m);
+    tu_rmdir(dir);
+    free(dir);
+  }
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+START_TEST(dispatch_gate_per_producer)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  char *dir = tu_srcpath(FIXTURE "/model"), why[256];
+  oftawq_model_file *mf = NULL;
+  oftawq_target t;
+  oftawq_oft_config c;
+  oftawq_layer *layer = NULL;
+  ck_assert_int_eq(oftawq_model_file_open(dir, &mf, why, sizeof why), OFTAWQ_OK);
+  oftawq_target_init(&t);
+  ck_assert_int_eq(t.producer, OFTAWQ_PRODUCER_UNKNOWN);
+  ck_assert_int_eq(oftawq_model_file_module(mf, "model.layers.0.self_attn.q_proj", &t.tensors, why, sizeof why), OFTAWQ_OK);
+  oftawq_oft_config_init(&c);
+  t.producer = OFTAWQ_PRODUCER_GPTQMODEL;
+  t.awq_version = "5.6.11";
+  ck_assert_int_eq(oftawq_dispatch(ctx, &t, "x", &c, NULL, 0, &layer), OFTAWQ_E_INCOMPATIBLE_VERSION);
+  ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "gptqmodel"));
+  ck_assert_ptr_null(layer);
+  t.awq_version = "5.6.12.post1";
+  ck_assert_int_eq(oftawq_dispatch(ctx, &t, "x", &c, NULL, 0, &layer), OFTAWQ_OK);
+  oftawq_layer_destroy(layer);
+  /* a caller built against the header without `producer`: read as unknown, so the AutoAWQ gate */
+  t.size = offsetof(oftawq_target, producer);
+  t.awq_version = "5.6.11";
+  ck_assert_int_eq(oftawq_dispatch(ctx, &t, "x", &c, NULL, 0, &layer), OFTAWQ_OK);
+  oftawq_layer_destroy(layer);
+  t.size = offsetof(oftawq_target, producer) - 1;
+  ck_assert_int_eq(oftawq_dispatch(ctx, &t, "x", &c, NULL, 0, &layer), OFTAWQ_E_INVALID_ARGUMENT);
+  t.size = sizeof t;
+  t.producer = (oftawq_awq_producer)7;
+  ck_assert_int_eq(oftawq_dispatch(ctx, &t, "x", &c, NULL, 0, &layer), OFTAWQ_E_INVALID_ARGUMENT);
+  t.producer = OFTAWQ_PRODUCER_AUTOAWQ;
+  t.awq_version = NULL; /* unknown: accepted */
+  ck_assert_int_eq(oftawq_dispatch(ctx, &t, "x", &c, NULL, 0, &layer), OFTAWQ_OK);
+  oftawq_layer_destroy(layer);
+  t.kind = OFTAWQ_TARGET_LINEAR_BF16;
+  ck_assert_int_eq(oftawq_dispatch(ctx, &t, "x", &c, NULL, 0, &layer), OFTAWQ_NOT_APPLICABLE);
+  t.kind = OFTAWQ_TARGET_OTHER;
+  ck_assert_int_eq(oftawq_dispatch(ctx, &t, "x", &c, NULL, 0, &layer), OFTAWQ_NOT_APPLICABLE);
+  t.kind = (oftawq_target_kind)8;
+  ck_assert_int_eq(oftawq_dispatch(ctx, &t, "x", &c, NULL, 0, &layer), OFTAWQ_E_INVALID_ARGUMENT);
+  oftawq_model_file_close(mf);
+  free(dir);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ what PEFT refuses (and what it accepts) */
+
+START_TEST(targeting_errors_as_peft)
+{
+  static const struct {
+    const char *config, *weights;
+    oftawq_status want;
+    const char *message;
+  } cases[] = {
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"nope\"]}", "a", OFTAWQ_E_NOT_FOUND,
+     "Target modules {'nope'} not found in the base model. Please check the target modules and try again."},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"nope\"], \"layers_to_transform\": [1]}",
+     "a", OFTAWQ_E_NOT_FOUND, "Note: You specified 'layers_to_transform'"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": []}", "a", OFTAWQ_E_NOT_FOUND,
+     "No `target_modules` passed"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": \".*_proj\", \"exclude_modules\": \".*\"}",
+     "a", OFTAWQ_E_NOT_FOUND, "All modules were excluded."},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"q_proj\"], \"exclude_modules\": [\"q_proj\"]}",
+     "a", OFTAWQ_E_NOT_FOUND, "No modules were targeted for adaptation"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"self_attn\"]}", "a", OFTAWQ_E_UNSUPPORTED,
+     "Target module model.layers.0.self_attn is not supported"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"norm\"]}", "a", OFTAWQ_E_UNSUPPORTED,
+     "Target module model.norm is not supported"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": [0],"
+     " \"layers_pattern\": \"(layers)\"}", "a", OFTAWQ_E_UNSUPPORTED, "not a layer index"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": \"(?i)q_proj\"}", "a", OFTAWQ_E_UNSUPPORTED,
+     "target_modules"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": \"all-linear\"}", "a", OFTAWQ_E_UNSUPPORTED,
+     "all-linear"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"k_proj\"], \"init_weights\": false}", "a",
+     OFTAWQ_E_FORMAT, "no weights for module 'model.layers.0.self_attn.k_proj'"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 32, \"target_modules\": [\"q_proj\"]}", "a", OFTAWQ_E_FORMAT,
+     "is [8, 120], expected [4, 496]"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": 3}", "a", OFTAWQ_E_FORMAT,
+     "target_modules"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": \"0\"}",
+     "a", OFTAWQ_E_FORMAT, "layers_to_transform"},
+    /* accepted: R = I where the file has no weights (init_weights true), a full-precision module, the default */
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"k_proj\", \"q_proj\"]}", "a", OFTAWQ_OK,
+     NULL},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"lm_head\", \"q_proj\"]}", "a", OFTAWQ_OK,
+     NULL},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16}", "a", OFTAWQ_OK, NULL},
+  };
+  oftawq_context *ctx = tu_context(NULL);
+  char *mdir = tu_srcpath(FIXTURE "/model");
+  size_t i;
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *adir = adapter_copy("targeting", cases[i].config, cases[i].weights);
+    oftawq_model *m = NULL;
+    oftawq_status st;
+    ck_assert_int_eq(oftawq_model_open(ctx, mdir, NULL, &m), OFTAWQ_OK);
+    st = oftawq_model_load_adapter(m, adir, "t");
+    ck_assert_msg(st == cases[i].want, "case %zu: %s (%s)", i, oftawq_status_name(st), oftawq_context_last_error(ctx));
+    if (cases[i].message)
+      ck_assert_msg(strstr(oftawq_context_last_error(ctx), cases[i].message) != NULL, "case %zu: %s", i,
+                    oftawq_context_last_error(ctx));
+    ck_assert_uint_eq(oftawq_model_adapter_count(m), st == OFTAWQ_OK ? 1 : 0); /* a failed load changes nothing */
+    if (st == OFTAWQ_OK && i == 14) {
+      oftawq_model_outcome o = outcome_of(m, "model.layers.1.self_attn.k_proj", 0);
+      ck_assert_int_eq(o.outcome, OFTAWQ_OUTCOME_WRAPPED);
+      ck_assert_int_eq(o.has_weights, 0);
+      ck_assert_ptr_nonnull(strstr(o.reason, "R = I"));
+      ck_assert_int_eq(outcome_of(m, "model.layers.1.self_attn.q_proj", 0).has_weights, 1);
+    }
+    if (st == OFTAWQ_OK && i == 15) {
+      oftawq_model_outcome o = outcome_of(m, "lm_head", 0);
+      ck_assert_int_eq(o.outcome, OFTAWQ_OUTCOME_NOT_APPLICABLE);
+      ck_assert_int_eq(o.status, OFTAWQ_NOT_APPLICABLE);
+      ck_assert_ptr_nonnull(strstr(o.reason, "not an AWQ GEMM layer"));
+    }
+    if (st == OFTAWQ_OK && i == 16) { /* llama's default: q_proj and v_proj */
+      ck_assert_int_eq(outcome_of(m, "model.layers.1.self_attn.v_proj", 0).outcome, OFTAWQ_OUTCOME_WRAPPED);
+      ck_assert_int_eq(outcome_of(m, "model.layers.1.self_attn.k_proj", 0).outcome, OFTAWQ_OUTCOME_NOT_TARGETED);
+    }
+    oftawq_model_destroy(m);
+    tu_rmdir(adir);
+    free(adir);
+  }
+  free(mdir);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ API misuse */
+
+START_TEST(api_misuse)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  char *mdir = tu_srcpath(FIXTURE "/model"), *adir = tu_srcpath(FIXTURE "/adapter_a"), long_name[200];
+  oftawq_model_options opt;
+  oftawq_model_module mod;
+  oftawq_model_outcome o;
+  oftawq_model_stats st;
+  oftawq_oft_config c;
+  oftawq_model *m = (oftawq_model *)1;
+  oftawq_layer *layer = (oftawq_layer *)1;
+  size_t index = 0;
+  const char *names[2] = {"a", NULL};
+  float x[128], y[128];
+  oftawq_model_options_init(NULL);
+  oftawq_model_module_init(NULL);
+  oftawq_model_outcome_init(NULL);
+  oftawq_model_stats_init(NULL);
+  oftawq_model_destroy(NULL);
+  oftawq_model_options_init(&opt);
+  ck_assert_uint_eq(opt.size, sizeof opt);
+  /* open */
+  ck_assert_int_eq(oftawq_model_open(NULL, mdir, NULL, &m), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_open(ctx, mdir, NULL, NULL), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_open(ctx, NULL, NULL, &m), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_ptr_null(m);
+  opt.size = sizeof opt - 1;
+  ck_assert_int_eq(oftawq_model_open(ctx, mdir, &opt, &m), OFTAWQ_E_INVALID_ARGUMENT);
+  opt.size = sizeof opt;
+  opt.producer = (oftawq_awq_producer)3;
+  ck_assert_int_eq(oftawq_model_open(ctx, mdir, &opt, &m), OFTAWQ_E_INVALID_ARGUMENT);
+  opt.producer = (oftawq_awq_producer)-1;
+  ck_assert_int_eq(oftawq_model_open(ctx, mdir, &opt, &m), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_open(ctx, "/nonexistent/model", NULL, &m), OFTAWQ_E_UNSUPPORTED);
+  ck_assert_ptr_null(m);
+  ck_assert_int_eq(oftawq_model_open(ctx, mdir, NULL, &m), OFTAWQ_OK);
+  /* modules */
+  ck_assert_uint_eq(oftawq_model_module_count(NULL), 0);
+  oftawq_model_module_init(&mod);
+  ck_assert_int_eq(oftawq_model_module_get(NULL, 0, &mod), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_module_get(m, 0, NULL), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_module_get(m, oftawq_model_module_count(m), &mod), OFTAWQ_E_INVALID_ARGUMENT);
+  mod.size = sizeof mod - 1;
+  ck_assert_int_eq(oftawq_model_module_get(m, 0, &mod), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_module_find(NULL, "lm_head", &index), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_module_find(m, NULL, &index), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_module_find(m, "lm_head", NULL), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_module_find(m, "model.layers", &index), OFTAWQ_E_NOT_FOUND); /* a container */
+  /* adapters */
+  ck_assert_int_eq(oftawq_model_load_adapter(NULL, adir, "a"), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_load_adapter(m, NULL, "a"), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_load_adapter(m, adir, ""), OFTAWQ_E_INVALID_ARGUMENT);
+  memset(long_name, 'n', sizeof long_name - 1);
+  long_name[sizeof long_name - 1] = '\0';
+  ck_assert_int_eq(oftawq_model_load_adapter(m, adir, long_name), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "199 bytes"));
+  ck_assert_int_eq(oftawq_model_load_adapter(m, "/nonexistent/adapter", "a"), OFTAWQ_E_NOT_FOUND);
+  ck_assert_uint_eq(oftawq_model_adapter_count(m), 0);
+  ck_assert_int_eq(oftawq_model_load_adapter(m, adir, "a"), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_load_adapter(m, adir, "a"), OFTAWQ_E_EXISTS);
+  ck_assert_uint_eq(oftawq_model_adapter_count(m), 1);
+  ck_assert_uint_eq(oftawq_model_adapter_count(NULL), 0);
+  ck_assert_ptr_null(oftawq_model_adapter_name(NULL, 0));
+  ck_assert_ptr_null(oftawq_model_adapter_name(m, 1));
+  oftawq_oft_config_init(&c);
+  ck_assert_int_eq(oftawq_model_adapter_config(NULL, 0, &c), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_adapter_config(m, 0, NULL), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_adapter_config(m, 1, &c), OFTAWQ_E_INVALID_ARGUMENT);
+  c.size = sizeof c - 1;
+  ck_assert_int_eq(oftawq_model_adapter_config(m, 0, &c), OFTAWQ_E_INVALID_ARGUMENT);
+  oftawq_model_outcome_init(&o);
+  ck_assert_int_eq(oftawq_model_outcome_get(NULL, 0, 0, &o), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_outcome_get(m, 0, 0, NULL), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_outcome_get(m, oftawq_model_module_count(m), 0, &o), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_outcome_get(m, 0, 1, &o), OFTAWQ_E_INVALID_ARGUMENT);
+  o.size = sizeof o - 1;
+  ck_assert_int_eq(oftawq_model_outcome_get(m, 0, 0, &o), OFTAWQ_E_INVALID_ARGUMENT);
+  /* active */
+  ck_assert_int_eq(oftawq_model_set_active(NULL, names, 1), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_set_active(m, NULL, 1), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_set_active(m, names, 2), OFTAWQ_E_INVALID_ARGUMENT);
+  names[1] = "nope";
+  ck_assert_int_eq(oftawq_model_set_active(m, names, 2), OFTAWQ_E_NOT_FOUND);
+  ck_assert_int_eq(oftawq_model_set_active(m, NULL, 0), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_enable_adapters(NULL, 1), OFTAWQ_E_INVALID_ARGUMENT);
+  /* layers */
+  ck_assert_int_eq(oftawq_model_layer(NULL, "lm_head", &layer), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_layer(m, "model.layers.0.self_attn.q_proj", NULL), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_layer(m, NULL, &layer), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_ptr_null(layer);
+  ck_assert_int_eq(oftawq_model_layer(m, "model.layers.9.self_attn.q_proj", &layer), OFTAWQ_E_NOT_FOUND);
+  ck_assert_int_eq(oftawq_model_layer(m, "lm_head", &layer), OFTAWQ_E_UNSUPPORTED);
+  ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "not quantised"));
+  ck_assert_int_eq(oftawq_model_layer(m, "model.norm", &layer), OFTAWQ_E_UNSUPPORTED);
+  ck_assert_int_eq(oftawq_model_forward(NULL, "lm_head", OFTAWQ_F32, x, y, 1), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_forward(m, "model.layers.0.self_attn.q_proj", (oftawq_dtype)3, x, y, 1),
+                   OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_forward(m, "model.layers.0.self_attn.q_proj", OFTAWQ_F32, NULL, y, 1),
+                   OFTAWQ_E_INVALID_ARGUMENT);
+  memset(x, 0, sizeof x);
+  ck_assert_int_eq(oftawq_model_forward(m, "model.layers.0.self_attn.q_proj", OFTAWQ_F32, x, y, 1), OFTAWQ_OK);
+  /* stats */
+  oftawq_model_stats_init(&st);
+  ck_assert_int_eq(oftawq_model_get_stats(NULL, &st), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_get_stats(m, NULL), OFTAWQ_E_INVALID_ARGUMENT);
+  st.size = sizeof st - 1;
+  ck_assert_int_eq(oftawq_model_get_stats(m, &st), OFTAWQ_E_INVALID_ARGUMENT);
+  oftawq_model_destroy(m);
+  free(mdir);
+  free(adir);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
   Suite *s = suite_create("model");
@@ -400,6 +1051,13 @@ static Suite *model_suite(void)
   tcase_add_test(cpu, targeting_defaults_and_refusals);
   tcase_set_timeout(dev, 300);
   tcase_add_test(dev, every_module_matches_peft);
+  tcase_add_test(dev, outcomes_match_peft_wrapped_list);
+  tcase_add_test(dev, warnings_once_per_model);
+  tcase_add_test(dev, memory_budget_evicts_and_outputs_stay);
+  tcase_add_test(dev, producer_version_gates);
+  tcase_add_test(dev, dispatch_gate_per_producer);
+  tcase_add_test(dev, targeting_errors_as_peft);
+  tcase_add_test(dev, api_misuse);
   suite_add_tcase(s, cpu);
   suite_add_tcase(s, dev);
   return s;

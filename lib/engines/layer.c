@@ -375,7 +375,7 @@ static int is_active(const oftawq_layer *layer, const char *name)
 
 oftawq_status oftawq_layer_describe(const oftawq_layer *layer, char *buf, size_t capacity, size_t *needed)
 {
-  size_t len = 0, i;
+  size_t len = 0, i, k;
   int K, N, G, bias;
   if (!layer || (capacity && !buf)) return OFTAWQ_E_INVALID_ARGUMENT;
   if (capacity) buf[0] = '\0';
@@ -401,7 +401,11 @@ oftawq_status oftawq_layer_describe(const oftawq_layer *layer, char *buf, size_t
          c.block_share ? "True" : "False", c.module_dropout,
          is_active(layer, layer->adapters[i].name) ? "active" : "inactive");
   }
-  emit(buf, capacity, &len, "])");
+  emit(buf, capacity, &len, "]");
+  /* active adapters this layer does not carry: skipped here, as PEFT skips them */
+  for (i = 0, k = 0; i < layer->n_active; i++)
+    if (!find(layer, layer->active[i])) emit(buf, capacity, &len, "%s%s", k++ ? ", " : ", skipped=[", layer->active[i]);
+  emit(buf, capacity, &len, "%s)", k ? "]" : "");
   if (capacity && len >= capacity) buf[capacity - 1] = '\0';
   if (needed) *needed = len;
   return OFTAWQ_OK;
