@@ -1,4 +1,5 @@
 /* check_model.c: whole models - PEFT's targeting rules, every module against real PEFT + AutoAWQ, memory budget, version gates. */
+#define _DEFAULT_SOURCE /* realpath */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -1041,6 +1042,185 @@ START_TEST(api_misuse)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ the CLI: inspect and forward */
+
+/* A fresh temporary folder as an absolute path (the CLI runs from the fixture folder). */
+static char *abs_tempdir(const char *tag)
+{
+  char *rel = tu_tempdir(tag), *abs = realpath(rel, NULL);
+  ck_assert_ptr_nonnull(abs);
+  free(rel);
+  return abs;
+}
+
+/* Runs the CLI from the fixture folder with stdout to `out` and stderr to `err` (either may be NULL). */
+static int run_cli(const char *args, const char *out, const char *err)
+{
+  const char *b = getenv("OFTAWQ_TEST_BUILDDIR");
+  char *fixture = tu_srcpath(FIXTURE), cmd[8192], builddir[4096];
+  int rc;
+  if (!b || !*b) b = ".";
+  if (b[0] == '/') snprintf(builddir, sizeof builddir, "%s", b);
+  else ck_assert_ptr_nonnull(getcwd(builddir, sizeof builddir));
+  snprintf(cmd, sizeof cmd, "cd '%s' && '%s/tools/oftawq' %s >'%s' 2>'%s'", fixture, builddir, args,
+           out ? out : "/dev/null", err ? err : "/dev/null");
+  rc = system(cmd);
+  free(fixture);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+START_TEST(cli_inspect_matches_peft_wrapped_list)
+{
+  char *tmp = abs_tempdir("inspect"), out[4200], err[4200], *text;
+  cJSON *doc, *w = read_json(FIXTURE "/wrapped.json"), *mod;
+  int modules = 0;
+  snprintf(out, sizeof out, "%s/out.json", tmp);
+  snprintf(err, sizeof err, "%s/err", tmp);
+  ck_assert_int_eq(run_cli("inspect --json --model model --adapter adapter_a:a --adapter adapter_b:b --adapter "
+                           "adapter_c:c --adapter adapter_d:d --active b,a",
+                           out, err),
+                   0);
+  ck_assert_ptr_nonnull(text = tu_read_file(out, NULL));
+  ck_assert_msg((doc = cJSON_Parse(text)) != NULL, "not JSON: %s", text);
+  cJSON_ArrayForEach(mod, cJSON_GetObjectItem(doc, "modules"))
+  {
+    const char *name = cJSON_GetObjectItem(mod, "name")->valuestring;
+    const cJSON *peft = cJSON_GetObjectItem(cJSON_GetObjectItem(w, "wrapped"), name), *e, *ours;
+    int a;
+    if (strcmp(cJSON_GetObjectItem(mod, "kind")->valuestring, "awq_gemm")) continue;
+    modules++;
+    for (a = 0; a < N_ADAPTERS; a++) {
+      int in_peft = 0;
+      const char *outcome;
+      cJSON_ArrayForEach(e, peft) in_peft |= !strcmp(e->valuestring, adapter_names[a]);
+      ours = cJSON_GetObjectItem(cJSON_GetObjectItem(mod, "adapters"), adapter_names[a]);
+      outcome = cJSON_GetObjectItem(ours, "outcome")->valuestring;
+      ck_assert_msg((strcmp(outcome, "wrapped") == 0) == in_peft, "%s / %s: %s", name, adapter_names[a], outcome);
+    }
+    /* b before a where both apply; a skipped where only b wraps */
+    if (!strcmp(name, "model.layers.1.self_attn.k_proj")) {
+      const cJSON *applies = cJSON_GetObjectItem(mod, "applies");
+      ck_assert_int_eq(cJSON_GetArraySize(applies), 1);
+      ck_assert_str_eq(cJSON_GetArrayItem(applies, 0)->valuestring, "b");
+    }
+    if (!strcmp(name, "model.layers.0.mlp.gate_proj"))
+      ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(mod, "applies")), 0); /* c, d not active */
+  }
+  ck_assert_int_eq(modules, 14);
+  ck_assert_int_eq((int)cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "totals"), "wrapped"), "a")
+                     ->valuedouble, 5);
+  cJSON_Delete(doc);
+  free(text);
+  /* the text table, and a refusal shown rather than fatal */
+  ck_assert_int_eq(run_cli("inspect --model model --adapter adapter_a:a --producer gptqmodel:5.6.11", out, err), 0);
+  ck_assert_ptr_nonnull(text = tu_read_file(out, NULL));
+  ck_assert_msg(strstr(text, "REFUSED") && strstr(text, "total: 14 AWQ modules, a wraps 0") &&
+                strstr(text, "Found an incompatible version of gptqmodel. Found version 5.6.11"), "%s", text);
+  free(text);
+  ck_assert_int_eq(run_cli("inspect --model model --adapter adapter_a:a --producer autoawq:0.2.9", out, err), 0);
+  ck_assert_ptr_nonnull(text = tu_read_file(out, NULL));
+  ck_assert_msg(strstr(text, "model.layers.1.mlp.down_proj") && strstr(text, "excl") && strstr(text, "a wraps 5"), "%s",
+                text);
+  free(text);
+  /* usage and errors */
+  ck_assert_int_eq(run_cli("inspect", out, err), 2);
+  ck_assert_int_eq(run_cli("inspect --model model --producer nothing:1", out, err), 1);
+  ck_assert_int_eq(run_cli("inspect --model model --adapter adapter_a:a --active zz", out, err), 1);
+  ck_assert_int_eq(run_cli("inspect --model model --bogus", out, err), 2);
+  ck_assert_int_eq(run_cli("inspect --help", out, err), 0);
+  cJSON_Delete(w);
+  tu_rmdir(tmp);
+  free(tmp);
+}
+END_TEST
+
+START_TEST(cli_forward_modules_and_all)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  oftawq_model *m = open_fixture(ctx, NULL, N_ADAPTERS);
+  char *tmp = abs_tempdir("fwd"), args[8192], out[4200], err[4200], why[256], *xp;
+  const char *ab[] = {"a", "b"};
+  oftawq_safetensors *ys = NULL, *xs = NULL;
+  size_t i, checked = 0;
+  int bf16;
+  ck_assert_int_eq(oftawq_model_set_active(m, ab, 2), OFTAWQ_OK);
+  snprintf(err, sizeof err, "%s/err", tmp);
+  for (bf16 = 0; bf16 < 2; bf16++) {
+    snprintf(out, sizeof out, "%s/y.safetensors", tmp);
+    snprintf(args, sizeof args, "forward --model model --module all --input %s --output '%s' --adapter adapter_a:a "
+             "--adapter adapter_b:b --adapter adapter_c:c --adapter adapter_d:d --active a,b",
+             bf16 ? "x_bf16.safetensors" : "x.safetensors", out);
+    ck_assert_int_eq(run_cli(args, NULL, err), 0);
+    ck_assert_int_eq(oftawq_safetensors_open(out, &ys, why, sizeof why), OFTAWQ_OK);
+    ck_assert_uint_eq(oftawq_safetensors_count(ys), 14);
+    xp = tu_srcpath(bf16 ? FIXTURE "/x_bf16.safetensors" : FIXTURE "/x.safetensors");
+    ck_assert_int_eq(oftawq_safetensors_open(xp, &xs, why, sizeof why), OFTAWQ_OK);
+    for (i = 0; i < oftawq_model_module_count(m); i++) {
+      oftawq_model_module mod;
+      oftawq_tensor x, y;
+      char name[512];
+      uint16_t *want;
+      oftawq_model_module_init(&mod);
+      oftawq_model_module_get(m, i, &mod);
+      if (mod.kind != OFTAWQ_TARGET_AWQ_GEMM) continue;
+      oftawq_tensor_init(&x);
+      oftawq_tensor_init(&y);
+      snprintf(name, sizeof name, "%s.x", mod.name);
+      ck_assert_int_eq(oftawq_safetensors_find(xs, name, &x), OFTAWQ_OK);
+      snprintf(name, sizeof name, "%s.y", mod.name);
+      ck_assert_int_eq(oftawq_safetensors_find(ys, name, &y), OFTAWQ_OK);
+      ck_assert_int_eq(y.dtype, x.dtype);
+      ck_assert_int_eq(y.shape[1], mod.N);
+      want = malloc((size_t)x.shape[0] * (size_t)mod.N * 2);
+      ck_assert_int_eq(oftawq_model_forward(m, mod.name, bf16 ? OFTAWQ_BF16 : OFTAWQ_F16, x.data, want, (size_t)x.shape[0]),
+                       OFTAWQ_OK);
+      ck_assert_msg(!memcmp(want, y.data, y.nbytes), "%s: the CLI and the library differ", mod.name);
+      free(want);
+      checked++;
+    }
+    oftawq_safetensors_close(ys);
+    oftawq_safetensors_close(xs);
+    free(xp);
+  }
+  ck_assert_uint_eq(checked, 28);
+  /* a list of two; one module reads <module>.x when there is no 'x' */
+  snprintf(args, sizeof args, "forward --model model --module model.layers.0.self_attn.q_proj,model.layers.1.mlp.up_proj "
+           "--input x.safetensors --output '%s' --adapter adapter_a:a --adapter adapter_b:b", out);
+  ck_assert_int_eq(run_cli(args, NULL, err), 0);
+  ck_assert_int_eq(oftawq_safetensors_open(out, &ys, why, sizeof why), OFTAWQ_OK);
+  ck_assert_uint_eq(oftawq_safetensors_count(ys), 2);
+  oftawq_safetensors_close(ys);
+  snprintf(args, sizeof args, "forward --model model --module model.layers.0.self_attn.q_proj --input x.safetensors "
+           "--output '%s'", out);
+  ck_assert_int_eq(run_cli(args, NULL, err), 0);
+  ck_assert_int_eq(oftawq_safetensors_open(out, &ys, why, sizeof why), OFTAWQ_OK);
+  {
+    oftawq_tensor y;
+    oftawq_tensor_init(&y);
+    ck_assert_int_eq(oftawq_safetensors_find(ys, "model.layers.0.self_attn.q_proj.y", &y), OFTAWQ_OK);
+  }
+  oftawq_safetensors_close(ys);
+  /* errors: a module missing from the input, a non-AWQ module, a producer below the gate; no output left */
+  remove(out);
+  snprintf(args, sizeof args, "forward --model model --module model.layers.0.self_attn.q_proj,lm_head --input "
+           "x.safetensors --output '%s'", out);
+  ck_assert_int_eq(run_cli(args, NULL, err), 1);
+  snprintf(args, sizeof args, "forward --model model --module all --input x.safetensors --output '%s' --adapter "
+           "adapter_a:a --producer gptqmodel:5.6.11", out);
+  ck_assert_int_eq(run_cli(args, NULL, err), 1);
+  {
+    char *e = tu_read_file(err, NULL);
+    ck_assert_msg(e && strstr(e, "oftawq: ") == e && strstr(e, "gptqmodel") && !strchr(e, '\n')[1], "%s", e);
+    free(e);
+  }
+  ck_assert_int_ne(access(out, F_OK), 0);
+  oftawq_model_destroy(m);
+  tu_rmdir(tmp);
+  free(tmp);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
   Suite *s = suite_create("model");
@@ -1058,6 +1238,8 @@ static Suite *model_suite(void)
   tcase_add_test(dev, dispatch_gate_per_producer);
   tcase_add_test(dev, targeting_errors_as_peft);
   tcase_add_test(dev, api_misuse);
+  tcase_add_test(dev, cli_inspect_matches_peft_wrapped_list);
+  tcase_add_test(dev, cli_forward_modules_and_all);
   suite_add_tcase(s, cpu);
   suite_add_tcase(s, dev);
   return s;

@@ -47,5 +47,6 @@ int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 #endif /* OFTAWQ_CLI_H */

@@ -219,7 +219,7 @@ def main():
 
     input_variant("input_without_x", {"z": GOOD_X["x"]}, "has no tensor 'x'")
     input_variant("input_wrong_last_dim", {"x": np.zeros((2, K + 1), np.float32)}, "has last dimension 65")
-    input_variant("input_integer", {"x": np.zeros((2, K), np.int32)}, "is I32; forward takes F32 or F16")
+    input_variant("input_integer", {"x": np.zeros((2, K), np.int32)}, "is I32; forward takes F32, F16 or BF16")
     case("input_is_folder", GOOD_ARGS.replace("@good/x.safetensors", "@good/model") + ADAPTER, "not a regular file")
     case("input_missing", GOOD_ARGS.replace("@good/x.safetensors", "@good/nothing.safetensors"), "No such file")
     case("output_folder_missing", GOOD_ARGS.replace("@OUT", "@good/no/such/folder/y.safetensors") + ADAPTER,
