@@ -13,7 +13,7 @@
 
 #define BB (OFT_BLOCK * OFT_BLOCK)
 
-/* Q_i = skew(w_i) and R_i = I (+ 2 Q_i when two_q != 0).
+/* Q_i = skew(w_i) and, unless R is NULL, R_i = I (+ 2 Q_i when two_q != 0).
  * w: [blocks][b(b-1)/2]; Q, R: [blocks][b][b]. global = (>= b*b, blocks). */
 __kernel void oft_skew(__global const float *w, __global float *Q, __global float *R, uint two_q)
 {
@@ -30,7 +30,7 @@ __kernel void oft_skew(__global const float *w, __global float *Q, __global floa
   else if (r > c)
     q = -wb[c * OFT_BLOCK - c * (c + 1) / 2 + (r - c - 1)];
   Q[(size_t)blk * BB + idx] = q;
-  R[(size_t)blk * BB + idx] = (r == c ? 1.0f : 0.0f) + (two_q ? 2.0f * q : 0.0f);
+  if (R) R[(size_t)blk * BB + idx] = (r == c ? 1.0f : 0.0f) + (two_q ? 2.0f * q : 0.0f);
 }
 
 /* C_i = A_i . Q_i and R_i += alpha * C_i, for every block i.

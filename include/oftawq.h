@@ -679,6 +679,22 @@ OFTAWQ_API oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_be
                                             oftawq_bench_result *results, size_t capacity, size_t *count,
                                             void (*progress)(void *user, const char *impl), void *user);
 
+/*! oftawq_bench_train() :
+ *  Times training on one point (oftawq bench --train): a synthetic K x N
+ *  layer (group G) with a trainable Cayley-Neumann adapter of block b, M rows,
+ *  F32, AdamW. Implementations: oft_awq (the inference forward, for
+ *  comparison), train_forward, train_backward (with dx; its training forward
+ *  runs first, untimed), train_step (AdamW), train_iteration (forward,
+ *  backward, step and zero_grad), and with three trainable adapters
+ *  train_backward_3 (the backward keeping each adapter's input) and
+ *  train_backward_3_recompute (recomputing the inner ones). Each output is
+ *  checked against the plain-C reference first; timing as
+ *  oftawq_bench_shape(). OFTAWQ_E_INTERNAL also when training made a dense
+ *  copy of W. */
+OFTAWQ_API oftawq_status oftawq_bench_train(oftawq_context *ctx, const oftawq_bench_options *options,
+                                            oftawq_bench_result *results, size_t capacity, size_t *count,
+                                            void (*progress)(void *user, const char *impl), void *user);
+
 /*-*****************************************************************
  *  Files: safetensors, AWQ model folders, PEFT adapter folders
  *
@@ -1031,6 +1047,202 @@ OFTAWQ_API oftawq_status oftawq_tune_import(oftawq_context *ctx, const char *pat
 OFTAWQ_API oftawq_status oftawq_cache_tuning(const char *dir,
                                              void (*fn)(void *user, const char *device, const char *entry),
                                              void *user);
+
+/*-*****************************************************************
+ *  Training (SPEC 12): backward through OFT on AWQ, optimizers, saving
+ *
+ *  An adapter of a layer becomes trainable with oftawq_layer_set_trainable():
+ *  its weights then live on the device, where an optimizer updates them, and
+ *  it gets a gradient buffer. One training iteration is
+ *    oftawq_layer_forward_train()  - the forward's output; keeps the inputs
+ *                                    of the active adapters for the backward
+ *    oftawq_layer_backward()       - dx from dy, and the gradient of every
+ *                                    trainable active adapter added to its buffer
+ *    oftawq_optimizer_step()       - updates the weights on the device
+ *    oftawq_optimizer_zero_grad()
+ *  The gradients are what PEFT's autograd computes for AwqOFTLinear with the
+ *  AWQ base frozen: dx = dy . W^T (W = (q - z) s, fp32 sums) through every
+ *  active adapter in reverse order (g . BD(R)^T, rounded to the input dtype
+ *  after each adapter as the forward rounds), and for a trainable adapter
+ *  dR = sum over rows of x_blk^T . g_blk (summed over blocks with
+ *  block_share), taken back through the Cayley map (exact, or the Neumann
+ *  series with the adapter's formula) to its packed weights. The fp16 casts
+ *  of AutoAWQ count as the identity in the backward (SPEC 12): with F32
+ *  activations dy and dx stay fp32. With COFT, the weights are projected
+ *  (in place, not differentiated) before R is built after every change,
+ *  so before the first training forward after each step, as PEFT does.
+ *  Training takes F32 or F16 activations.
+ *******************************************************************/
+
+/*! oftawq_layer_set_trainable() :
+ *  trainable = 1: adapter `name` becomes trainable - its weights move to the
+ *  device (where they stay until the layer is destroyed) and it gets a
+ *  gradient buffer, zeroed. A fresh adapter made with init_weights (zeros,
+ *  R = I, PEFT's default) or a loaded one can both be trained.
+ *  trainable = 0: the gradient buffer is released; the weights stay as trained.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_NOT_FOUND (no such adapter), OFTAWQ_E_DEVICE_MEMORY. */
+OFTAWQ_API oftawq_status oftawq_layer_set_trainable(oftawq_layer *layer, const char *name, int trainable);
+
+/*! oftawq_layer_is_trainable() : *trainable receives 1 or 0. */
+OFTAWQ_API oftawq_status oftawq_layer_is_trainable(const oftawq_layer *layer, const char *name, int *trainable);
+
+/*! oftawq_layer_forward_train() :
+ *  oftawq_layer_forward() (same output, same rules for active and disabled
+ *  adapters) that also keeps, on the device, what oftawq_layer_backward()
+ *  needs: the input of every active adapter. A later training forward
+ *  replaces what an earlier one kept. Blocks until done.
+ *  @return : as oftawq_layer_forward(). */
+OFTAWQ_API oftawq_status oftawq_layer_forward_train(oftawq_layer *layer, oftawq_dtype dtype, const void *x, void *y,
+                                                    size_t rows);
+
+/*! oftawq_layer_backward() :
+ *  The backward of the last oftawq_layer_forward_train(): dy holds rows x N
+ *  elements of `dtype` (the gradient of the loss with respect to y), dx
+ *  receives rows x K (may be NULL when the input gradient is not needed).
+ *  Adds the gradient of each trainable active adapter to its buffer
+ *  (gradients accumulate over calls until zeroed, like PyTorch's .grad).
+ *  Blocks until done.
+ *  @return : OFTAWQ_OK; OFTAWQ_E_INVALID_ARGUMENT when there was no training
+ *            forward, its rows or dtype differ, or the adapters, their active
+ *            list or their weights changed since (nothing is accumulated then). */
+OFTAWQ_API oftawq_status oftawq_layer_backward(oftawq_layer *layer, oftawq_dtype dtype, const void *dy, void *dx,
+                                               size_t rows);
+
+/*! oftawq_layer_get_grad() :
+ *  Copies the accumulated gradient of trainable adapter `name`:
+ *  weight_rows x n_elements floats, laid out as its weights.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_NOT_FOUND, OFTAWQ_E_INVALID_ARGUMENT (not
+ *            trainable, or count differs). */
+OFTAWQ_API oftawq_status oftawq_layer_get_grad(oftawq_layer *layer, const char *name, float *grad, size_t count);
+
+/*! oftawq_layer_zero_grad() : zeroes the gradient of every trainable adapter of the layer. */
+OFTAWQ_API oftawq_status oftawq_layer_zero_grad(oftawq_layer *layer);
+
+/*! oftawq_mse_loss() :
+ *  The loss of oftawq train on host arrays: the mean over n elements of
+ *  (y - target)^2 in fp32 (y of `dtype`, F32 or F16), and (when dy is not NULL)
+ *  its gradient dy = (1/n) * 2 (y - target) in y's dtype, as torch computes
+ *  ((y.float() - target) ** 2).mean().backward().
+ *  @return : OFTAWQ_OK, OFTAWQ_E_INVALID_ARGUMENT (NULLs, another dtype). */
+OFTAWQ_API oftawq_status oftawq_mse_loss(oftawq_dtype dtype, const void *y, const float *target, size_t n, void *dy,
+                                         double *loss);
+
+typedef enum oftawq_optimizer_kind {
+  OFTAWQ_OPTIMIZER_ADAMW = 0,    /* torch.optim.AdamW */
+  OFTAWQ_OPTIMIZER_SGD = 1       /* w -= lr * g: no momentum, no weight decay */
+} oftawq_optimizer_kind;
+
+/* An optimizer's settings; _init() fills torch.optim.AdamW's defaults. */
+typedef struct oftawq_optimizer_options {
+  size_t size;                   /* sizeof(oftawq_optimizer_options), set by _init */
+  oftawq_optimizer_kind kind;    /* default ADAMW */
+  double lr;                     /* learning rate (default 1e-3) */
+  double beta1, beta2;           /* AdamW (default 0.9, 0.999) */
+  double eps;                    /* AdamW (default 1e-8) */
+  double weight_decay;           /* AdamW, decoupled (default 0.01) */
+  double max_grad_norm;          /* > 0: before each step, scale the gradients as
+                                  * torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+                                  * over all the optimizer's parameters (default 0: off) */
+} oftawq_optimizer_options;
+
+OFTAWQ_API void oftawq_optimizer_options_init(oftawq_optimizer_options *options);
+
+typedef struct oftawq_optimizer oftawq_optimizer;
+
+/*! oftawq_optimizer_create() :
+ *  An optimizer on the context's device, with no parameters yet.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_INVALID_ARGUMENT (non-finite or negative lr, eps,
+ *            weight_decay or max_grad_norm, betas outside [0, 1), unknown kind). */
+OFTAWQ_API OFTAWQ_NODISCARD oftawq_status oftawq_optimizer_create(oftawq_context *ctx,
+                                                                  const oftawq_optimizer_options *options,
+                                                                  oftawq_optimizer **out);
+
+/*! oftawq_optimizer_destroy() : NULL is a no-op. Destroy it before the layers it updates. */
+OFTAWQ_API void oftawq_optimizer_destroy(oftawq_optimizer *opt);
+
+/*! oftawq_optimizer_add() :
+ *  Adds the trainable adapter `name` of `layer` (same context) as the next
+ *  parameter (index = the number added before), with zero state.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_NOT_FOUND, OFTAWQ_E_INVALID_ARGUMENT (not trainable,
+ *            another context), OFTAWQ_E_EXISTS (added already). */
+OFTAWQ_API oftawq_status oftawq_optimizer_add(oftawq_optimizer *opt, oftawq_layer *layer, const char *name);
+
+/*! oftawq_optimizer_step() :
+ *  One update of every parameter from its accumulated gradient (which it
+ *  keeps: zero it before the next accumulation). Checks first that every
+ *  gradient is finite; if one is not, nothing changes and the status is
+ *  OFTAWQ_E_INVALID_ARGUMENT. The adapters' R is rebuilt at next use.
+ *  @grad_norm : receives the total 2-norm of the gradients before clipping (may be NULL). */
+OFTAWQ_API oftawq_status oftawq_optimizer_step(oftawq_optimizer *opt, double *grad_norm);
+
+/*! oftawq_optimizer_zero_grad() : zeroes the gradient of every parameter. */
+OFTAWQ_API oftawq_status oftawq_optimizer_zero_grad(oftawq_optimizer *opt);
+
+/*! oftawq_optimizer_param_count() : the number of parameters added. */
+OFTAWQ_API size_t oftawq_optimizer_param_count(const oftawq_optimizer *opt);
+
+/*! oftawq_optimizer_get_state(), oftawq_optimizer_set_state() :
+ *  The state of parameter `index`, to save and later resume training: AdamW's
+ *  exp_avg and exp_avg_sq (count floats each, count = the adapter's weight
+ *  count; NULL arrays with count 0 for SGD, which keeps none) and the number
+ *  of steps taken. Setting replaces it. */
+OFTAWQ_API oftawq_status oftawq_optimizer_get_state(oftawq_optimizer *opt, size_t index, float *exp_avg,
+                                                    float *exp_avg_sq, size_t count, uint64_t *step);
+OFTAWQ_API oftawq_status oftawq_optimizer_set_state(oftawq_optimizer *opt, size_t index, const float *exp_avg,
+                                                    const float *exp_avg_sq, size_t count, uint64_t step);
+
+/* One module's weights in an adapter folder being written. */
+typedef struct oftawq_adapter_module {
+  size_t size;                   /* sizeof(oftawq_adapter_module), set by _init */
+  const char *module;            /* e.g. "model.layers.0.self_attn.q_proj" */
+  const float *weights;          /* rows x cols, PEFT's oft_R.weight */
+  size_t rows, cols;
+} oftawq_adapter_module;
+
+OFTAWQ_API void oftawq_adapter_module_init(oftawq_adapter_module *module);
+
+/* Optional fields of a written adapter_config.json. */
+typedef struct oftawq_adapter_save_options {
+  size_t size;                   /* sizeof(oftawq_adapter_save_options), set by _init */
+  const char *const *target_modules; /* NULL: the names of the saved modules */
+  size_t n_target_modules;
+  const char *base_model_name_or_path; /* NULL: null */
+} oftawq_adapter_save_options;
+
+OFTAWQ_API void oftawq_adapter_save_options_init(oftawq_adapter_save_options *options);
+
+/* What `peft_version` a written adapter names: the PEFT release whose Cayley-Neumann formula its
+ * weights were trained with (SPEC 3.3) - the current formula, or the pre-0.18 one. */
+#define OFTAWQ_PEFT_VERSION_CURRENT "0.18.1"
+#define OFTAWQ_PEFT_VERSION_LEGACY "0.17.1"
+
+/*! oftawq_adapter_write() :
+ *  Writes a PEFT OFT adapter folder `dir` without a device: adapter_config.json
+ *  (peft_type "OFT", every OFTConfig field from `config` as PEFT writes them,
+ *  target_modules, and peft_version OFTAWQ_PEFT_VERSION_LEGACY when config
+ *  selects the pre-0.18 Neumann formula, else OFTAWQ_PEFT_VERSION_CURRENT) and
+ *  adapter_model.safetensors with base_model.model.<module>.oft_R.weight (F32)
+ *  per module. The folder (its parent must exist) is created if missing; both
+ *  files are written to temporary names and renamed into place (weights
+ *  first) only when both are complete, so a failure leaves no partial file
+ *  and an existing folder as it was. `options` may be NULL.
+ *  @return : OFTAWQ_OK, OFTAWQ_E_INVALID_ARGUMENT (NULLs, no modules, a module twice,
+ *            non-finite weights), OFTAWQ_E_IO (detail in why). */
+OFTAWQ_API oftawq_status oftawq_adapter_write(const char *dir, const oftawq_oft_config *config,
+                                              const oftawq_adapter_module *modules, size_t n,
+                                              const oftawq_adapter_save_options *options, char *why,
+                                              size_t why_capacity);
+
+/*! oftawq_adapter_save() :
+ *  Saves adapter `adapter_name` of a whole model into one PEFT folder: for
+ *  each i, the adapter of that name on layers[i] is stored as module
+ *  modules[i] (oftawq_adapter_write). The adapters must share one config
+ *  (that of layers[0]'s is written). Trained weights are read from the device.
+ *  Details go to the last error of layers[0]'s context.
+ *  @return : as oftawq_adapter_write(), and OFTAWQ_E_NOT_FOUND when a layer lacks the adapter. */
+OFTAWQ_API oftawq_status oftawq_adapter_save(const char *dir, const char *adapter_name, const char *const *modules,
+                                             oftawq_layer *const *layers, size_t n,
+                                             const oftawq_adapter_save_options *options);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,17 @@ OFTAWQ_API oftawq_status oftawq_awq_forward_cl(oftawq_awq *awq, oftawq_dtype dty
 OFTAWQ_API oftawq_status oftawq_layer_forward_cl(oftawq_layer *layer, oftawq_dtype dtype, cl_mem x, cl_mem y,
                                                  size_t rows, cl_uint n_wait, const cl_event *wait, cl_event *done);
 
+/*! oftawq_layer_forward_train_cl() : oftawq_layer_forward_train() on device buffers (rows x K in,
+ *  rows x N out, no aliasing; x is copied, so the caller may reuse it), non-blocking. */
+OFTAWQ_API oftawq_status oftawq_layer_forward_train_cl(oftawq_layer *layer, oftawq_dtype dtype, cl_mem x, cl_mem y,
+                                                       size_t rows, cl_uint n_wait, const cl_event *wait,
+                                                       cl_event *done);
+
+/*! oftawq_layer_backward_cl() : oftawq_layer_backward() on device buffers (dy rows x N, dx rows x K
+ *  or NULL, no aliasing), non-blocking. */
+OFTAWQ_API oftawq_status oftawq_layer_backward_cl(oftawq_layer *layer, oftawq_dtype dtype, cl_mem dy, cl_mem dx,
+                                                  size_t rows, cl_uint n_wait, const cl_event *wait, cl_event *done);
+
 #ifdef __cplusplus
 }
 #endif

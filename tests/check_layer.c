@@ -20,23 +20,9 @@ typedef struct base {
 static base load_base(void)
 {
   base b;
-  size_t len = 0, K = 384, N = 384, G = 64, W = N / 8, groups = K / G, off = 0;
-  char *path = tu_srcpath("tests/fixtures/awq/minilm_query_g64.bin");
+  size_t K = 384, N = 384, G = 64, W = N / 8;
   size_t k, n;
-  b.data = tu_read_file(path, &len);
-  ck_assert_msg(b.data != NULL, "cannot read %s", path);
-  free(path);
-  oftawq_awq_tensors_init(&b.t);
-  b.t.K = (int)K;
-  b.t.N = (int)N;
-  b.t.G = (int)G;
-  b.t.qweight = (const int32_t *)(const void *)(b.data + off);
-  off += K * W * 4;
-  b.t.qzeros = (const int32_t *)(const void *)(b.data + off);
-  off += groups * W * 4;
-  b.t.scales = (const uint16_t *)(const void *)(b.data + off);
-  off += groups * N * 2;
-  b.t.bias = (const uint16_t *)(const void *)(b.data + off);
+  tu_awq_fixture("minilm_query_g64", (int)K, (int)N, (int)G, &b.t, &b.data);
   b.col_norm = calloc(N, sizeof *b.col_norm);
   for (k = 0; k < K; k++)
     for (n = 0; n < N; n++) {

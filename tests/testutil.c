@@ -93,6 +93,29 @@ char *tu_read_file(const char *path, size_t *length)
   return buf;
 }
 
+void tu_awq_fixture(const char *name, int K, int N, int G, oftawq_awq_tensors *t, char **data)
+{
+  char rel[256], *path;
+  size_t len = 0, W = (size_t)N / 8, groups = (size_t)(K / G), off = 0;
+  snprintf(rel, sizeof rel, "tests/fixtures/awq/%s.bin", name);
+  path = tu_srcpath(rel);
+  *data = tu_read_file(path, &len);
+  ck_assert_msg(*data != NULL, "cannot read %s", path);
+  free(path);
+  oftawq_awq_tensors_init(t);
+  t->K = K;
+  t->N = N;
+  t->G = G;
+  t->qweight = (const int32_t *)(const void *)(*data + off);
+  off += (size_t)K * W * 4;
+  t->qzeros = (const int32_t *)(const void *)(*data + off);
+  off += groups * W * 4;
+  t->scales = (const uint16_t *)(const void *)(*data + off);
+  off += groups * (size_t)N * 2;
+  t->bias = (const uint16_t *)(const void *)(*data + off);
+  ck_assert_uint_ge(len, off + (size_t)N * 2);
+}
+
 void tu_rng_seed(tu_rng *r, uint64_t seed) { r->s = seed ? seed : 0x9e3779b97f4a7c15ull; }
 
 uint32_t tu_rng_u32(tu_rng *r)

@@ -23,6 +23,10 @@ char *tu_read_file(const char *path, size_t *length);
 /* Path of a file in the source tree; caller frees. */
 char *tu_srcpath(const char *relative);
 
+/* The AWQ layer of tests/fixtures/awq/<name>.bin (written by tests/gen/gen_awq.py: qweight, qzeros, scales,
+ * bias of a K x N layer with group G): the tensors point into *data, which the caller frees. */
+void tu_awq_fixture(const char *name, int K, int N, int G, oftawq_awq_tensors *t, char **data);
+
 /* Deterministic generator (xorshift64*), for reproducible random cases. */
 typedef struct tu_rng { uint64_t s; } tu_rng;
 void tu_rng_seed(tu_rng *r, uint64_t seed);

@@ -42,11 +42,15 @@ int cli_parse_list(const char *text, int *a, int *b, int cap, int pairs);
 /* A positive int up to 2^20; 0 if `text` is not one. */
 int cli_parse_int(const char *text, int *out);
 
+/* bench --train: the ratios its goals are stated in (cmd_train.c). */
+void cli_print_train_ratios(const oftawq_bench_result *results, size_t n);
+
 /* The commands: argv[0] is the command name. */
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif /* OFTAWQ_CLI_H */

@@ -30,6 +30,10 @@ static const char usage_bench[] =
   "                  layer with the rotation fused into the GEMV or separate, the layer with\n"
   "                  three active adapters (oft_awq_3), and the exact R built on the host or\n"
   "                  the device\n"
+  "  --train         time training instead (see oftawq train): train_forward, train_backward,\n"
+  "                  train_step (AdamW), train_iteration, the inference forward oft_awq beside\n"
+  "                  them, and the backward with three adapters keeping or recomputing their\n"
+  "                  inputs (default tokens 1,16,256 on 2048x2048)\n"
   "  --json FILE     also write the results as JSON\n"
   "  --device SPEC   cpu, gpu, P:D or a device-name substring (default: $OFTAWQ_DEVICE)\n";
 
@@ -120,7 +124,9 @@ static int write_bench_json(const char *path, const oftawq_device_info *d, const
 int cmd_bench(int argc, char **argv)
 {
   int K[CLI_MAX_POINTS], N[CLI_MAX_POINTS], M[CLI_MAX_POINTS], nshapes = 2, ntokens = 3, group = 128, block = 32, runs = 5;
-  int i, step, s, t, rc = EXIT_SUCCESS, paths = 0, *tuned = NULL;
+  int i, step, s, t, rc = EXIT_SUCCESS, paths = 0, *tuned = NULL, shapes_given = 0;
+  oftawq_status (*measure)(oftawq_context *, const oftawq_bench_options *, oftawq_bench_result *, size_t, size_t *,
+                           void (*)(void *, const char *), void *) = oftawq_bench_shape;
   const char *json = NULL, *device = NULL, *cache_dir = NULL;
   char default_cache[4096];
   oftawq_context_options opt;
@@ -147,10 +153,18 @@ int cmd_bench(int argc, char **argv)
       step = 1;
       continue;
     }
+    if (!strcmp(a, "--train")) {
+      measure = oftawq_bench_train;
+      nshapes = shapes_given ? nshapes : 1;
+      K[0] = N[0] = shapes_given ? K[0] : 2048;
+      step = 1;
+      continue;
+    }
     if (!v) return cli_usage_error(usage_bench, "bench: '%s' needs a value (or is unknown)", a);
     if (!strcmp(a, "--shapes")) {
       if ((nshapes = cli_parse_list(v, K, N, CLI_MAX_POINTS, 1)) < 1)
         return cli_usage_error(usage_bench, "bench: --shapes wants KxN[,KxN...], got '%s'", v);
+      shapes_given = 1;
     } else if (!strcmp(a, "--tokens")) {
       if ((ntokens = cli_parse_list(v, M, NULL, CLI_MAX_POINTS, 0)) < 1)
         return cli_usage_error(usage_bench, "bench: --tokens wants M[,M...], got '%s'", v);
@@ -226,7 +240,7 @@ int cmd_bench(int argc, char **argv)
       prog.K = K[s];
       prog.N = N[s];
       prog.M = M[t];
-      st = oftawq_bench_shape(ctx, &bo, all + n_all, BENCH_IMPLS, &n, bench_tick, &prog);
+      st = measure(ctx, &bo, all + n_all, BENCH_IMPLS, &n, bench_tick, &prog);
       if (prog.tty) fprintf(stderr, "\r\033[K");
       if (st != OFTAWQ_OK) {
         cli_fail("bench %dx%d M=%d: %s: %s", K[s], N[s], M[t], oftawq_status_message(st),
@@ -246,7 +260,10 @@ int cmd_bench(int argc, char **argv)
         printf("  %-11s %5d  %-18s %11.3f %11.3f %9.2f %10.2f\n", shape, r->M, r->impl, r->median_s * 1e3,
                r->min_s * 1e3, r->gbps, r->gflops);
       }
-      print_ratios(all + n_all, n);
+      if (measure == oftawq_bench_train)
+        cli_print_train_ratios(all + n_all, n);
+      else
+        print_ratios(all + n_all, n);
       n_all += n;
       fflush(stdout);
     }

@@ -14,6 +14,7 @@ static const char usage_main[] =
   "  info [--json]      OpenCL platforms, devices and capabilities; the cache folder\n"
   "  forward            run modules of an AWQ model folder, with OFT adapters, on a tensor file\n"
   "  inspect            which modules each adapter wraps (as PEFT would), with what, and the device memory\n"
+  "  train              train an OFT adapter on a module to (x, y_target) pairs; save it for PEFT\n"
   "  bench              time the layer and its parts against peers on this device\n"
   "  tune               tune kernel parameters and paths for this device, within a time budget\n"
   "\n"
@@ -45,5 +46,6 @@ int main(int argc, char **argv)
   if (!strcmp(argv[1], "forward")) return cmd_forward(argc - 1, argv + 1);
   if (!strcmp(argv[1], "inspect")) return cmd_inspect(argc - 1, argv + 1);
   if (!strcmp(argv[1], "tune")) return cmd_tune(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
   return cli_usage_error(usage_main, "unknown command '%s'", argv[1]);
 }

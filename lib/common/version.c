@@ -2,8 +2,10 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/internal.h"
 #include "common/version.h"
 
 /* A number is kept as its digits without leading zeros, so any length compares right. */
@@ -223,4 +225,17 @@ oftawq_status oftawq_version_compare(const char *a, const char *b, int *result)
   if (!oftawq__version_parse(a, &va) || !oftawq__version_parse(b, &vb)) return OFTAWQ_E_INVALID_ARGUMENT;
   *result = oftawq__version_cmp(&va, &vb);
   return OFTAWQ_OK;
+}
+
+int oftawq__peft_legacy_neumann(const char *peft_version, int *legacy)
+{
+  oftawq__version v, changed;
+  char *trimmed = oftawq__strdup(peft_version);
+  int ok;
+  if (!trimmed) return -1;
+  trimmed[strcspn(trimmed, "@")] = '\0';
+  ok = oftawq__version_parse(trimmed, &v) && oftawq__version_parse(OFTAWQ__NEUMANN_FORMULA_CHANGED_IN, &changed);
+  if (ok) *legacy = oftawq__version_cmp(&v, &changed) < 0;
+  free(trimmed);
+  return ok;
 }

@@ -33,4 +33,12 @@ int oftawq__version_parse(const char *text, oftawq__version *v);
 /* -1, 0 or 1, as packaging.version.Version orders them. */
 int oftawq__version_cmp(const oftawq__version *a, const oftawq__version *b);
 
+/* PEFT 0.18.0 changed the last Cayley-Neumann term from 2Q^(n-1) to Q^(n-1) (SPEC 3.3). */
+#define OFTAWQ__NEUMANN_FORMULA_CHANGED_IN "0.18.0"
+
+/* Whether an adapter saved by PEFT `peft_version` (anything from '@' on is dropped, as PEFT writes e.g.
+ * "0.18.2.dev0@UNKNOWN") uses the pre-0.18 Neumann formula: *legacy = 1 or 0. Returns 0 when the
+ * version is not PEP 440 (*legacy untouched), -1 when out of memory, 1 otherwise. */
+int oftawq__peft_legacy_neumann(const char *peft_version, int *legacy);
+
 #endif /* OFTAWQ_VERSION_INTERNAL_H */

@@ -360,3 +360,12 @@ oftawq_status oftawq_awq_get_shape(const oftawq_awq *awq, int *K, int *N, int *G
 }
 
 oftawq_context *oftawq__awq_context(const oftawq_awq *awq) { return awq->ctx; }
+
+void oftawq__awq_buffers(const oftawq_awq *awq, cl_mem *qweight, cl_mem *qzeros, cl_mem *scales)
+{
+  *qweight = awq->qweight;
+  *qzeros = awq->qzeros;
+  *scales = awq->scales;
+}
+
+size_t oftawq__awq_dense_bytes(const oftawq_awq *awq) { return awq->dense ? (size_t)awq->K * awq->N * sizeof(float) : 0; }

@@ -42,6 +42,12 @@ oftawq_status oftawq__awq_enqueue(oftawq_awq *awq, oftawq_dtype dtype, cl_mem x,
 oftawq_status oftawq__awq_run(oftawq_awq *awq, oftawq__device_op op, void *obj, oftawq_dtype dtype, int on_host,
                               const void *x, void *y, cl_mem dx, cl_mem dy, size_t rows, cl_uint n_wait,
                               const cl_event *wait, cl_event *done);
+/* The device tensors in AutoAWQ's layout (SPEC 4), for kernels that read W another way (the backward's dx). */
+void oftawq__awq_buffers(const oftawq_awq *awq, cl_mem *qweight, cl_mem *qzeros, cl_mem *scales);
+
+/* Bytes of the dense copy of W the layer holds for its dense path (0: none). */
+size_t oftawq__awq_dense_bytes(const oftawq_awq *awq);
+
 /* The context a base layer belongs to. */
 oftawq_context *oftawq__awq_context(const oftawq_awq *awq);
 

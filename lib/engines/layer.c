@@ -10,6 +10,7 @@
 #include "runtime/buffer.h"
 #include "engines/layer.h"
 #include "engines/oft.h"
+#include "engines/train.h"
 
 typedef struct adapter {
   char name[OFTAWQ_MAX_ADAPTER_NAME];
@@ -29,6 +30,8 @@ struct oftawq_layer {
   cl_mem select;             /* per-row adapter index of a mixed batch */
   size_t select_bytes;
   int fusion;                /* -1 as tuned, 0 never, 1 whenever possible */
+  uint64_t changes;          /* counts changes of the adapters, their order or the enabled flag */
+  struct oftawq__train_state *train; /* engines/train.c: what the backward needs */
 };
 
 oftawq_status oftawq_layer_create(oftawq_context *ctx, const oftawq_awq_tensors *base, oftawq_layer **out)
@@ -70,6 +73,7 @@ void oftawq_layer_destroy(oftawq_layer *layer)
   for (i = 0; i < 2; i++)
     if (layer->tmp[i]) clReleaseMemObject(layer->tmp[i]);
   if (layer->select) clReleaseMemObject(layer->select);
+  oftawq__train_state_free(layer->train);
   oftawq_awq_destroy(layer->base);
   free(layer);
 }
@@ -111,6 +115,7 @@ static oftawq_status set_active_names(oftawq_layer *layer, const char *const *na
   clear_active(layer);
   layer->active = copy;
   layer->n_active = n;
+  layer->changes++;
   return OFTAWQ_OK;
 }
 
@@ -136,6 +141,7 @@ oftawq_status oftawq_layer_add_adapter(oftawq_layer *layer, const char *name, co
   snprintf(grown[layer->n_adapters].name, OFTAWQ_MAX_ADAPTER_NAME, "%s", name);
   grown[layer->n_adapters].oft = oft;
   layer->n_adapters++;
+  layer->changes++;
   if (layer->n_adapters == 1 && layer->n_active == 0 && (status = set_active_names(layer, &name, 1)) < 0) {
     oftawq_oft_destroy(oft);
     layer->n_adapters--;
@@ -169,6 +175,7 @@ oftawq_status oftawq_layer_delete_adapter(oftawq_layer *layer, const char *name)
   oftawq_oft_destroy(a->oft);
   memmove(a, a + 1, (size_t)(layer->adapters + layer->n_adapters - (a + 1)) * sizeof *a);
   layer->n_adapters--;
+  layer->changes++;
   return OFTAWQ_OK;
 }
 
@@ -195,6 +202,7 @@ oftawq_status oftawq_layer_enable_adapters(oftawq_layer *layer, int enabled)
 {
   if (!layer) return OFTAWQ_E_INVALID_ARGUMENT;
   layer->enabled = enabled != 0;
+  layer->changes++;
   return OFTAWQ_OK;
 }
 
@@ -214,6 +222,24 @@ static void drop(cl_event *ev)
 }
 
 void oftawq__layer_set_fusion(oftawq_layer *layer, int mode) { layer->fusion = mode < 0 ? -1 : mode != 0; }
+
+oftawq_context *oftawq__layer_context(const oftawq_layer *layer) { return layer->ctx; }
+
+size_t oftawq__layer_active(const oftawq_layer *layer, oftawq_oft **out, size_t cap)
+{
+  size_t i, n = 0;
+  for (i = 0; layer->enabled && i < layer->n_active; i++) {
+    adapter *a = find(layer, layer->active[i]);
+    if (!a) continue; /* skipped, as forward skips it */
+    if (n < cap) out[n] = a->oft;
+    n++;
+  }
+  return n;
+}
+
+uint64_t oftawq__layer_changes(const oftawq_layer *layer) { return layer->changes; }
+
+struct oftawq__train_state **oftawq__layer_train_state(oftawq_layer *layer) { return &layer->train; }
 
 /* The only active adapter that exists, or NULL when there are none or several. */
 static adapter *single_active(oftawq_layer *layer)

@@ -8,13 +8,12 @@
 
 #include "runtime/buffer.h"
 #include "engines/oft.h"
+#include "engines/oft_grad.h"
 #include "runtime/program.h"
 #include "common/ref.h"
 #include "tools/tune.h"
 #include "common/version.h"
 
-/* PEFT 0.18.0 changed the last Neumann term from 2Q^(n-1) to Q^(n-1). */
-#define NEUMANN_FORMULA_CHANGED_IN "0.18.0"
 /* Work-group size of the rotation kernel (the autotuner will choose per device). */
 #define ROTATE_WG 64
 /* Tile edge of the R-build matrix product. */
@@ -27,21 +26,6 @@
  * with the upload, device Gauss-Jordan 7.0 ms - on a CPU device the host is the same processor, so the
  * host builds R there; on a GPU the device path saves the round trip. */
 #define EXACT_WG 64
-
-struct oftawq_oft {
-  oftawq_context *ctx;
-  oftawq_oft_config config;
-  char *peft_version;
-  oftawq_oft_shape shape;
-  float *weights;            /* host copy, COFT-projected */
-  size_t weight_count;
-  cl_mem R;                  /* [weight_rows][b][b] */
-  int dirty;                 /* weights changed since R was built */
-  uint64_t rebuilds;
-  oftawq__kernel_list *kernels; /* kernel variants used so far */
-  int exact_on_device;       /* -1 the default, 0 host LU, 1 device Gauss-Jordan */
-  int warned_neumann;        /* the divergence warning was given */
-};
 
 void oftawq_oft_config_init(oftawq_oft_config *c)
 {
@@ -135,14 +119,8 @@ oftawq_status oftawq_oft_resolve(const oftawq_oft_config *c, int d, oftawq_log_f
   shape->weight_rows = c->block_share ? 1 : r;
   shape->n_elements = b * (b - 1) / 2;
   if (c->use_cayley_neumann && c->peft_version) {
-    oftawq__version v, changed;
-    char *trimmed = oftawq__strdup(c->peft_version);
-    int ok;
-    if (!trimmed) return OFTAWQ_E_OUT_OF_MEMORY;
-    trimmed[strcspn(trimmed, "@")] = '\0'; /* PEFT writes e.g. 0.18.2.dev0@UNKNOWN */
-    ok = oftawq__version_parse(trimmed, &v) && oftawq__version_parse(NEUMANN_FORMULA_CHANGED_IN, &changed);
-    if (ok) shape->legacy_neumann = oftawq__version_cmp(&v, &changed) < 0;
-    free(trimmed);
+    int ok = oftawq__peft_legacy_neumann(c->peft_version, &shape->legacy_neumann);
+    if (ok < 0) return OFTAWQ_E_OUT_OF_MEMORY;
     if (!ok) return oftawq__why(why, cap, OFTAWQ_E_INVALID_ARGUMENT, "peft_version '%s' is not a PEP 440 version", c->peft_version);
   }
   return OFTAWQ_OK;
@@ -186,6 +164,7 @@ static oftawq_status take_weights(oftawq_oft *oft, const float *w, size_t count)
     }
   }
   oft->dirty = 1;
+  oft->generation++;
   return OFTAWQ_OK;
 }
 
@@ -265,11 +244,27 @@ fail:
 void oftawq_oft_destroy(oftawq_oft *oft)
 {
   if (!oft) return;
-  if (oft->R) clReleaseMemObject(oft->R);
+  {
+    cl_mem bufs[] = {oft->R, oft->w_dev, oft->build_w, oft->build_Q, oft->build_A, oft->build_P[0], oft->build_P[1]};
+    size_t i;
+    for (i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+      if (bufs[i]) clReleaseMemObject(bufs[i]);
+  }
+  oftawq__oft_grad_free(oft);
   oftawq__kernel_list_free(oft->kernels);
   free(oft->weights);
   free(oft->peft_version);
   free(oft);
+}
+
+/* Training: the device copy of the weights follows a host update. */
+static oftawq_status upload_weights(oftawq_oft *oft)
+{
+  cl_int err = clEnqueueWriteBuffer(oft->ctx->queue, oft->w_dev, CL_TRUE, 0, oft->weight_count * sizeof(float),
+                                    oft->weights, 0, NULL, NULL);
+  if (err != CL_SUCCESS) return oftawq__cl_fail(oft->ctx, err, "uploading the OFT weights");
+  oft->needs_projection = 0; /* take_weights projected them */
+  return OFTAWQ_OK;
 }
 
 oftawq_status oftawq_oft_set_weights(oftawq_oft *oft, const float *weights, size_t count)
@@ -282,6 +277,7 @@ oftawq_status oftawq_oft_set_weights(oftawq_oft *oft, const float *weights, size
   if (!keep) return oftawq__fail(oft->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
   memcpy(keep, oft->weights, oft->weight_count * sizeof *keep);
   status = take_weights(oft, weights, count);
+  if (status >= 0 && oft->w_dev) status = upload_weights(oft);
   if (status < 0) memcpy(oft->weights, keep, oft->weight_count * sizeof *keep);
   free(keep);
   return status;
@@ -307,6 +303,11 @@ oftawq_status oftawq_oft_get_weights(const oftawq_oft *oft, float *weights, size
   if (count != oft->weight_count)
     return oftawq__fail(oft->ctx, OFTAWQ_E_INVALID_ARGUMENT, "expected room for %zu weights, got %zu",
                         oft->weight_count, count);
+  if (oft->w_dev && count) { /* trained on the device: the optimizer's copy is the current one */
+    cl_int err = clEnqueueReadBuffer(oft->ctx->queue, oft->w_dev, CL_TRUE, 0, count * sizeof *weights, weights, 0,
+                                     NULL, NULL);
+    return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(oft->ctx, err, "reading the OFT weights back");
+  }
   if (count) memcpy(weights, oft->weights, count * sizeof *weights);
   return OFTAWQ_OK;
 }
@@ -328,6 +329,7 @@ static oftawq_status build_exact_host(oftawq_oft *oft)
     status = oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory building R");
     goto done;
   }
+  if (oft->w_dev && (status = oftawq_oft_get_weights(oft, oft->weights, oft->weight_count)) < 0) goto done;
   for (row = 0; row < rows; row++) {
     if (!oftawq__ref_cayley_exact(oft->weights + (size_t)row * oft->shape.n_elements, b, Rd)) {
       status = oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "OFT block %d: I - Q is singular", row);
@@ -343,37 +345,54 @@ done:
   return status;
 }
 
-/* Uploads the weights and builds Q (and R = I, + 2Q when two_q) for every block on the device. */
-static oftawq_status device_skew(oftawq_oft *oft, cl_uint two_q, cl_mem *w, cl_mem *Q)
+/* A buffer the adapter keeps for building R (made on first use, kept until it is destroyed: a rebuild after
+ * every training step allocates nothing). */
+static oftawq_status build_buffer(oftawq_oft *oft, cl_mem *m, size_t bytes)
+{
+  cl_int err = CL_SUCCESS;
+  if (*m) return OFTAWQ_OK;
+  *m = clCreateBuffer(oft->ctx->cl_ctx, CL_MEM_READ_WRITE, bytes ? bytes : 1, NULL, &err);
+  return *m ? OFTAWQ_OK : oftawq__cl_fail(oft->ctx, err, "allocating %zu bytes for building R", bytes);
+}
+
+/* Builds Q (and, when R is not NULL, R = I, + 2Q when two_q) for every block on the device, from the
+ * trained weights on the device or else from the host weights, uploaded. */
+static oftawq_status device_skew(oftawq_oft *oft, cl_uint two_q, cl_mem R, cl_mem Q)
 {
   oftawq_context *ctx = oft->ctx;
   const int b = oft->shape.block_size, rows = oft->shape.weight_rows;
-  size_t bytes = (size_t)rows * b * b * sizeof(float), g[2];
+  size_t g[2];
   cl_kernel skew = NULL;
   oftawq_status status;
   cl_int err = CL_SUCCESS;
   char opts[96];
-  *w = *Q = NULL;
+  cl_mem src = oft->w_dev;
   snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d", b);
   if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_skew", &skew)) < 0) return status;
-  *w = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                      (oft->weight_count ? oft->weight_count : 1) * sizeof(float), oft->weights, &err);
-  if (*w) *Q = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-  if (!*w || !*Q) return oftawq__cl_fail(ctx, err, "allocating %zu bytes for building R", bytes);
-  err = OFTAWQ__ARG(skew, 0, *w) | OFTAWQ__ARG(skew, 1, *Q) | OFTAWQ__ARG(skew, 2, oft->R) | OFTAWQ__ARG(skew, 3, two_q);
+  if (!src) {
+    if ((status = build_buffer(oft, &oft->build_w, oft->weight_count * sizeof(float))) < 0) return status;
+    if (oft->weight_count &&
+        (err = clEnqueueWriteBuffer(ctx->queue, oft->build_w, CL_TRUE, 0, oft->weight_count * sizeof(float),
+                                    oft->weights, 0, NULL, NULL)) != CL_SUCCESS)
+      return oftawq__cl_fail(ctx, err, "uploading the OFT weights");
+    src = oft->build_w;
+  }
+  err = OFTAWQ__ARG(skew, 0, src) | OFTAWQ__ARG(skew, 1, Q) | OFTAWQ__ARG(skew, 2, R) | OFTAWQ__ARG(skew, 3, two_q);
   if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting oft_skew arguments");
   g[0] = (size_t)b * b;
   g[1] = (size_t)rows;
-  return oftawq__enqueue(ctx, skew, "oft_skew", 2, g, NULL, 0, NULL, NULL);
+  if ((status = oftawq__enqueue(ctx, skew, "oft_skew", 2, g, NULL, 0, NULL, NULL)) < 0) return status;
+  return oftawq__ordered(ctx); /* what follows reads Q */
 }
+
+oftawq_status oftawq__oft_enqueue_skew(oftawq_oft *oft, cl_mem Q) { return device_skew(oft, 0, NULL, Q); }
 
 /* Exact Cayley on the device: Gauss-Jordan with partial pivoting, one work-group per block, in fp32. */
 static oftawq_status build_exact_device(oftawq_oft *oft)
 {
   oftawq_context *ctx = oft->ctx;
   const int b = oft->shape.block_size, rows = oft->shape.weight_rows;
-  size_t bytes = (size_t)rows * b * 2 * b * sizeof(float), g[2], l[2];
-  cl_mem w = NULL, Q = NULL, A = NULL;
+  size_t bytes = (size_t)rows * b * b * sizeof(float), g[2], l[2];
   cl_kernel gj = NULL;
   oftawq_status status;
   cl_int err = CL_SUCCESS;
@@ -381,28 +400,18 @@ static oftawq_status build_exact_device(oftawq_oft *oft)
   int tile = POWER_TILE, wg = EXACT_WG;
   oftawq__tune_cayley(ctx, b, &tile, &wg);
   snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_GJ_WG=%d", b, wg);
-  OFTAWQ__CHECK(oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_cayley_exact", &gj));
-  OFTAWQ__CHECK(device_skew(oft, 0, &w, &Q));
-  if (!(A = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err))) {
-    status = oftawq__cl_fail(ctx, err, "allocating %zu bytes for building R", bytes);
-    goto fail;
-  }
-  err = OFTAWQ__ARG(gj, 0, Q) | OFTAWQ__ARG(gj, 1, A) | OFTAWQ__ARG(gj, 2, oft->R);
-  if (err != CL_SUCCESS) {
-    status = oftawq__cl_fail(ctx, err, "setting oft_cayley_exact arguments");
-    goto fail;
-  }
+  if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_cayley_exact", &gj)) < 0 ||
+      (status = build_buffer(oft, &oft->build_Q, bytes)) < 0 || (status = build_buffer(oft, &oft->build_A, 2 * bytes)) < 0 ||
+      (status = device_skew(oft, 0, oft->R, oft->build_Q)) < 0)
+    return status;
+  err = OFTAWQ__ARG(gj, 0, oft->build_Q) | OFTAWQ__ARG(gj, 1, oft->build_A) | OFTAWQ__ARG(gj, 2, oft->R);
+  if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting oft_cayley_exact arguments");
   g[0] = l[0] = (size_t)wg;
   g[1] = (size_t)rows;
   l[1] = 1;
-  OFTAWQ__CHECK(oftawq__enqueue(ctx, gj, "oft_cayley_exact", 2, g, l, 0, NULL, NULL));
+  if ((status = oftawq__enqueue(ctx, gj, "oft_cayley_exact", 2, g, l, 0, NULL, NULL)) < 0) return status;
   err = clFinish(ctx->queue);
-  if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "building R");
-fail:
-  if (w) clReleaseMemObject(w);
-  if (Q) clReleaseMemObject(Q);
-  if (A) clReleaseMemObject(A);
-  return status;
+  return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(ctx, err, "building R");
 }
 
 static oftawq_status build_exact(oftawq_oft *oft)
@@ -417,15 +426,30 @@ void oftawq__oft_set_exact_on_device(oftawq_oft *oft, int mode)
   oft->dirty = 1;
 }
 
+int oftawq__oft_neumann_last(const oftawq_oft *oft)
+{
+  const int n = oft->config.num_cayley_neumann_terms;
+  /* n - 1, except that PEFT's current loop still adds Q^3 when n = 3 (so n = 3 and n = 4 agree) */
+  return n < 2 ? 0 : (!oft->shape.legacy_neumann && n == 3) ? 3 : n - 1;
+}
+
+float oftawq__oft_neumann_coef(const oftawq_oft *oft, int k)
+{
+  /* the current formula's last power enters with coefficient 1 (from n = 3 on), every other with 2 */
+  if (k == 0) return 1.0f;
+  return (k == oftawq__oft_neumann_last(oft) && oft->config.num_cayley_neumann_terms > 2 &&
+          !oft->shape.legacy_neumann) ? 1.0f : 2.0f;
+}
+
 /* Cayley-Neumann: skew, then n-2 batched products P <- P.Q with R += coef * P. */
 static oftawq_status build_neumann(oftawq_oft *oft)
 {
   oftawq_context *ctx = oft->ctx;
   const int b = oft->shape.block_size, rows = oft->shape.weight_rows, n = oft->config.num_cayley_neumann_terms;
   size_t bytes = (size_t)rows * b * b * sizeof(float);
-  cl_mem w = NULL, Q = NULL, P[2] = {NULL, NULL};
+  cl_mem *P = oft->build_P;
   cl_kernel step = NULL;
-  oftawq_status status = OFTAWQ_OK;
+  oftawq_status status;
   cl_int err = CL_SUCCESS;
   char opts[96];
   size_t g[3], l[3];
@@ -436,50 +460,38 @@ static oftawq_status build_neumann(oftawq_oft *oft)
   l[0] = l[1] = (size_t)tile;
   l[2] = 1;
   snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_TILE=%d", b, tile);
-  OFTAWQ__CHECK(oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_power_step", &step));
-  OFTAWQ__CHECK(device_skew(oft, n > 1, &w, &Q));
-
-  /* Powers Q^2 .. Q^last: last = n-1, except that PEFT's current loop still
-   * adds Q^3 when n = 3 (so n = 3 and n = 4 agree). */
-  steps = n < 3 ? 0 : (!oft->shape.legacy_neumann && n == 3) ? 2 : n - 2;
-  if (steps) {
-    P[0] = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (P[0]) P[1] = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (!P[0] || !P[1]) {
-      status = oftawq__cl_fail(ctx, err, "allocating %zu bytes for building R", 2 * bytes);
-      goto fail;
-    }
-  }
+  if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_power_step", &step)) < 0 ||
+      (status = build_buffer(oft, &oft->build_Q, bytes)) < 0 || (status = device_skew(oft, n > 1, oft->R, oft->build_Q)) < 0)
+    return status;
+  steps = oftawq__oft_neumann_last(oft) - 1; /* the products for Q^2 .. Q^last */
+  if (steps > 0 && ((status = build_buffer(oft, &P[0], bytes)) < 0 || (status = build_buffer(oft, &P[1], bytes)) < 0))
+    return status;
   g[0] = g[1] = (size_t)b;
   g[2] = (size_t)rows;
-  a = &Q;
+  a = &oft->build_Q;
   for (k = 0; k < steps; k++) {
-    /* The current formula's last power enters with coefficient 1, every other with 2. */
-    cl_float alpha = (!oft->shape.legacy_neumann && k == steps - 1) ? 1.0f : 2.0f;
-    err = OFTAWQ__ARG(step, 0, *a) | OFTAWQ__ARG(step, 1, Q) | OFTAWQ__ARG(step, 2, P[cur]) |
+    cl_float alpha = oftawq__oft_neumann_coef(oft, k + 2);
+    err = OFTAWQ__ARG(step, 0, *a) | OFTAWQ__ARG(step, 1, oft->build_Q) | OFTAWQ__ARG(step, 2, P[cur]) |
           OFTAWQ__ARG(step, 3, oft->R) | OFTAWQ__ARG(step, 4, alpha);
-    if (err != CL_SUCCESS) {
-      status = oftawq__cl_fail(ctx, err, "setting oft_power_step arguments");
-      goto fail;
-    }
-    OFTAWQ__CHECK(oftawq__enqueue(ctx, step, "oft_power_step", 3, g, l, 0, NULL, NULL));
+    if (err != CL_SUCCESS) return oftawq__cl_fail(ctx, err, "setting oft_power_step arguments");
+    if ((status = oftawq__enqueue(ctx, step, "oft_power_step", 3, g, l, 0, NULL, NULL)) < 0 ||
+        (status = oftawq__ordered(ctx)) < 0) /* the next power reads this one */
+      return status;
     a = &P[cur];
     cur ^= 1;
   }
   err = clFinish(ctx->queue);
-  if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "building R");
-fail:
-  if (w) clReleaseMemObject(w);
-  if (Q) clReleaseMemObject(Q);
-  if (P[0]) clReleaseMemObject(P[0]);
-  if (P[1]) clReleaseMemObject(P[1]);
-  return status;
+  return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(ctx, err, "building R");
 }
 
 oftawq_status oftawq__oft_rotation_buffer(oftawq_oft *oft, cl_mem *R)
 {
   oftawq_status status = OFTAWQ_OK;
   if (oft->dirty) {
+    if (oft->needs_projection) { /* COFT after a step on the device, before R, as PEFT's forward does */
+      if ((status = oftawq__oft_grad_project(oft)) < 0) return status;
+      oft->needs_projection = 0;
+    }
     status = oft->config.use_cayley_neumann ? build_neumann(oft) : build_exact(oft);
     if (status < 0) return status;
     oft->dirty = 0;
@@ -527,6 +539,16 @@ oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl
                                          cl_mem row_select, cl_int select, cl_uint n_wait, const cl_event *wait,
                                          cl_event *done)
 {
+  cl_mem R;
+  oftawq_status status;
+  if ((status = oftawq__oft_rotation_buffer(oft, &R)) < 0) return status;
+  return oftawq__oft_enqueue_rotate_by(oft, R, dtype, x, y, rows, row_select, select, n_wait, wait, done);
+}
+
+oftawq_status oftawq__oft_enqueue_rotate_by(oftawq_oft *oft, cl_mem R, oftawq_dtype dtype, cl_mem x, cl_mem y,
+                                            size_t rows, cl_mem row_select, cl_int select, cl_uint n_wait,
+                                            const cl_event *wait, cl_event *done)
+{
   oftawq_context *ctx = oft->ctx;
   const int b = oft->shape.block_size, vec = rotate_vec(b);
   const int wg = oftawq__tune_rotate_wg(ctx, b, rows, ROTATE_WG);
@@ -534,11 +556,9 @@ oftawq_status oftawq__oft_enqueue_rotate(oftawq_oft *oft, oftawq_dtype dtype, cl
   size_t g[2], l[2];
   oftawq_status status;
   cl_kernel k;
-  cl_mem R;
   cl_int err;
   char opts[128];
 
-  if ((status = oftawq__oft_rotation_buffer(oft, &R)) < 0) return status;
   snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_VEC=%d -DX_DTYPE=%d -DOFT_WG=%d", b, vec, (int)dtype,
            wg);
   if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_rotate", opts, "oft_rotate", &k)) < 0) return status;

@@ -39,6 +39,14 @@ oftawq_status oftawq__scratch(oftawq_context *ctx, cl_mem *buf, size_t *have, si
   return OFTAWQ_OK;
 }
 
+oftawq_status oftawq__ordered(oftawq_context *ctx)
+{
+  cl_int err;
+  if (ctx->in_order) return OFTAWQ_OK;
+  err = clEnqueueBarrierWithWaitList(ctx->queue, 0, NULL, NULL);
+  return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(ctx, err, "enqueueing a barrier");
+}
+
 oftawq_status oftawq__run_on_host(oftawq_context *ctx, oftawq__device_op op, void *obj, oftawq_dtype dtype,
                                   const void *x, size_t xbytes, void *y, size_t ybytes, size_t rows)
 {
@@ -53,7 +61,7 @@ oftawq_status oftawq__run_on_host(oftawq_context *ctx, oftawq__device_op op, voi
     status = oftawq__cl_fail(ctx, err, "allocating %zu + %zu bytes for activations", xbytes, ybytes);
     goto done;
   }
-  if ((status = op(obj, dtype, bx, by, rows, 0, NULL, NULL)) < 0) goto done;
+  if ((status = op(obj, dtype, bx, by, rows, 0, NULL, NULL)) < 0 || (status = oftawq__ordered(ctx)) < 0) goto done;
   err = clEnqueueReadBuffer(ctx->queue, by, CL_TRUE, 0, ybytes, y, 0, NULL, NULL);
   if (err != CL_SUCCESS) status = oftawq__cl_fail(ctx, err, "reading the result back");
 done:

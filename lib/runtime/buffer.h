@@ -16,6 +16,10 @@ oftawq_status oftawq__check_buffer(oftawq_context *ctx, cl_mem m, size_t need, c
 /* Grows *buf to at least `bytes` (contents are not kept). */
 oftawq_status oftawq__scratch(oftawq_context *ctx, cl_mem *buf, size_t *have, size_t bytes);
 
+/* On an out-of-order queue, makes what is enqueued next wait for everything enqueued before (for steps
+ * that depend on each other without events); nothing on an in-order queue. */
+oftawq_status oftawq__ordered(oftawq_context *ctx);
+
 /* Something that computes y from x on the device (a layer, an adapter, a base layer). */
 typedef oftawq_status (*oftawq__device_op)(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,
                                            cl_uint n_wait, const cl_event *wait, cl_event *done);
