@@ -969,6 +969,18 @@ typedef struct oftawq_model_stats {
 OFTAWQ_API void oftawq_model_stats_init(oftawq_model_stats *stats);
 OFTAWQ_API oftawq_status oftawq_model_get_stats(const oftawq_model *model, oftawq_model_stats *stats);
 
+/*! oftawq_model_save_adapter() :
+ *  Writes adapter `name` as one PEFT folder `dir` (oftawq_adapter_write): the
+ *  weights of every module it wraps - read from the device for layers that are
+ *  uploaded (so trained or changed weights are saved), else as loaded or as kept
+ *  when their layer was evicted - with the adapter's config and target_modules
+ *  naming exactly those modules, so PEFT (and oftawq_model_load_adapter) wraps
+ *  the same modules again. COFT weights are saved as projected, as PEFT saves
+ *  them after a forward.
+ *  @return : OFTAWQ_OK; OFTAWQ_E_NOT_FOUND (no such adapter); OFTAWQ_E_INVALID_ARGUMENT
+ *            (it wraps no module); OFTAWQ_E_IO; details in the context's last error. */
+OFTAWQ_API oftawq_status oftawq_model_save_adapter(oftawq_model *model, const char *name, const char *dir);
+
 /*-*****************************************************************
  *  Autotuning (oftawq tune)
  *

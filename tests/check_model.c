@@ -1042,6 +1042,85 @@ START_TEST(api_misuse)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ saving an adapter of the model */
+
+START_TEST(save_adapter_round_trip)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  oftawq_model *m = open_fixture(ctx, NULL, 2), *again = NULL, *none = NULL;
+  char *tmp = tu_tempdir("saved"), *mdir = tu_srcpath(FIXTURE "/model"), path[4200];
+  const char *q0 = "model.layers.0.self_attn.q_proj", *v1 = "model.layers.1.self_attn.v_proj";
+  oftawq_layer *layer;
+  oftawq_oft_shape shape;
+  oftawq_oft_config c;
+  float x[3 * 128], *w;
+  float y0[3 * 128], y1[3 * 128], v0[3 * 64], v2[3 * 64];
+  size_t i, count;
+  tu_fill_random(x, 3 * 128, 1.0f, 5);
+  /* change a's weights on one module through its layer, as training would */
+  ck_assert_int_eq(oftawq_model_layer(m, q0, &layer), OFTAWQ_OK);
+  oftawq_oft_shape_init(&shape);
+  ck_assert_int_eq(oftawq_oft_get_shape(oftawq_layer_adapter(layer, "a"), &shape), OFTAWQ_OK);
+  count = (size_t)shape.weight_rows * (size_t)shape.n_elements;
+  w = tu_random_floats(count, 0.02f, 17);
+  ck_assert_int_eq(oftawq_layer_set_adapter_weights(layer, "a", w, count), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_forward(m, q0, OFTAWQ_F32, x, y0, 3), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_forward(m, v1, OFTAWQ_F32, x, v0, 3), OFTAWQ_OK);
+  snprintf(path, sizeof path, "%s/a", tmp);
+  ck_assert_msg(oftawq_model_save_adapter(m, "a", path) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
+  /* loaded again: the same modules, the same outputs */
+  ck_assert_int_eq(oftawq_model_open(ctx, mdir, NULL, &again), OFTAWQ_OK);
+  ck_assert_msg(oftawq_model_load_adapter(again, path, "a") == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
+  for (i = 0; i < oftawq_model_module_count(m); i++) {
+    oftawq_model_outcome o1, o2;
+    oftawq_model_outcome_init(&o1);
+    oftawq_model_outcome_init(&o2);
+    ck_assert_int_eq(oftawq_model_outcome_get(m, i, 0, &o1), OFTAWQ_OK);
+    ck_assert_int_eq(oftawq_model_outcome_get(again, i, 0, &o2), OFTAWQ_OK);
+    ck_assert_int_eq(o1.outcome == OFTAWQ_OUTCOME_WRAPPED, o2.outcome == OFTAWQ_OUTCOME_WRAPPED);
+  }
+  ck_assert_int_eq(oftawq_model_forward(again, q0, OFTAWQ_F32, x, y1, 3), OFTAWQ_OK);
+  ck_assert_int_eq(memcmp(y0, y1, sizeof y0), 0);
+  ck_assert_int_eq(oftawq_model_forward(again, v1, OFTAWQ_F32, x, v2, 3), OFTAWQ_OK);
+  ck_assert_int_eq(memcmp(v0, v2, sizeof v0), 0);
+  oftawq_oft_config_init(&c);
+  ck_assert_int_eq(oftawq_model_adapter_config(again, 0, &c), OFTAWQ_OK);
+  ck_assert_int_eq(c.oft_block_size, 16);
+  ck_assert_int_eq(c.num_cayley_neumann_terms, 5);
+  /* errors */
+  ck_assert_int_eq(oftawq_model_save_adapter(NULL, "a", path), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_save_adapter(m, NULL, path), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_save_adapter(m, "a", NULL), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_int_eq(oftawq_model_save_adapter(m, "zz", path), OFTAWQ_E_NOT_FOUND);
+  snprintf(path, sizeof path, "%s/no/such/folder", tmp);
+  ck_assert_int_eq(oftawq_model_save_adapter(m, "a", path), OFTAWQ_E_IO);
+  {
+    oftawq_model_options opt;
+    char *adir = tu_srcpath(FIXTURE "/adapter_a");
+    oftawq_model_options_init(&opt);
+    opt.record_refusals = 1;
+    opt.producer = OFTAWQ_PRODUCER_GPTQMODEL;
+    opt.producer_version = "5.0";
+    ck_assert_int_eq(oftawq_model_open(ctx, mdir, &opt, &none), OFTAWQ_OK);
+    ck_assert_int_eq(oftawq_model_load_adapter(none, adir, "a"), OFTAWQ_OK);
+    snprintf(path, sizeof path, "%s/none", tmp);
+    ck_assert_int_eq(oftawq_model_save_adapter(none, "a", path), OFTAWQ_E_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "wraps no module"));
+    free(adir);
+  }
+  snprintf(path, sizeof path, "%s/a", tmp);
+  tu_rmdir(path);
+  oftawq_model_destroy(none);
+  oftawq_model_destroy(again);
+  oftawq_model_destroy(m);
+  free(w);
+  free(mdir);
+  tu_rmdir(tmp);
+  free(tmp);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ the CLI: inspect and forward */
 
 /* A fresh temporary folder as an absolute path (the CLI runs from the fixture folder). */
@@ -1238,6 +1317,7 @@ static Suite *model_suite(void)
   tcase_add_test(dev, dispatch_gate_per_producer);
   tcase_add_test(dev, targeting_errors_as_peft);
   tcase_add_test(dev, api_misuse);
+  tcase_add_test(dev, save_adapter_round_trip);
   tcase_add_test(dev, cli_inspect_matches_peft_wrapped_list);
   tcase_add_test(dev, cli_forward_modules_and_all);
   suite_add_tcase(s, cpu);

@@ -936,3 +936,52 @@ oftawq_status oftawq_model_load_adapter(oftawq_model *m, const char *dir, const 
   quiet_end(m);
   return status;
 }
+
+oftawq_status oftawq_model_save_adapter(oftawq_model *m, const char *name, const char *dir)
+{
+  const adapter *ad;
+  oftawq_adapter_module *mods = NULL;
+  float **copies = NULL;
+  size_t i, n = 0;
+  char why[WHY];
+  oftawq_status status = OFTAWQ_OK;
+  if (!m) return OFTAWQ_E_INVALID_ARGUMENT;
+  if (!name || !dir) return oftawq__fail(m->ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_model_save_adapter: NULL argument");
+  if (!(ad = find_adapter(m, name))) return oftawq__fail(m->ctx, OFTAWQ_E_NOT_FOUND, "no adapter '%s' in the model", name);
+  if (!(mods = calloc(m->n_modules + 1, sizeof *mods)) || !(copies = calloc(m->n_modules + 1, sizeof *copies))) {
+    status = oftawq__fail(m->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+    goto done;
+  }
+  for (i = 0; i < m->n_modules; i++) {
+    const slot *s = &ad->slots[i];
+    oftawq_oft *oft = m->modules[i].layer ? oftawq_layer_adapter(m->modules[i].layer, name) : NULL;
+    const float *w = s->weights;
+    if (s->outcome != OFTAWQ_OUTCOME_WRAPPED) continue;
+    if (oft) { /* the layer's weights: what training or the caller made of them */
+      if (!(copies[n] = malloc((s->count ? s->count : 1) * sizeof *copies[n]))) {
+        status = oftawq__fail(m->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+        goto done;
+      }
+      if ((status = oftawq_oft_get_weights(oft, copies[n], s->count)) < 0) goto done;
+      w = copies[n];
+    }
+    oftawq_adapter_module_init(&mods[n]);
+    mods[n].module = m->modules[i].name;
+    mods[n].weights = w;
+    mods[n].rows = (size_t)s->shape.weight_rows;
+    mods[n].cols = (size_t)s->shape.n_elements;
+    n++;
+  }
+  if (n == 0) {
+    status = oftawq__fail(m->ctx, OFTAWQ_E_INVALID_ARGUMENT, "adapter '%s' wraps no module of the model: nothing to save",
+                          name);
+    goto done;
+  }
+  if ((status = oftawq_adapter_write(dir, &ad->config, mods, n, NULL, why, sizeof why)) < 0)
+    status = oftawq__fail(m->ctx, status, "%s", why);
+done:
+  for (i = 0; copies && i < m->n_modules; i++) free(copies[i]);
+  free(copies);
+  free(mods);
+  return status;
+}
