@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "checkpoint.h"
+#include "files/configs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
