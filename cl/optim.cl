@@ -37,6 +37,17 @@ void optim_sumsq(__global const float *g, uint n, __global float *partial, uint 
   if (lid == 0) partial[offset + get_group_id(0)] = part[0];
 }
 
+/* The gradient, scaled by clip_grad_norm_'s factor when clipping (and written back, as torch scales .grad). */
+inline float clipped_grad(__global float *grad, uint i, uint clip, float coef)
+{
+  float g = grad[i];
+  if (clip) {
+    g = g * coef;
+    grad[i] = g;
+  }
+  return g;
+}
+
 /* torch.optim.AdamW, single-tensor path, after an optional clip_grad_norm_ scaling (clip != 0: g *= coef,
  * written back as torch scales .grad in place):
  *   w *= decay (= 1 - lr wd);  m = lerp(m, g, c1) (= m + c1 (g - m), fused as torch's vector lerp);
@@ -47,11 +58,7 @@ __kernel void optim_adamw(__global float *w, __global float *grad, __global floa
 {
   const uint i = (uint)get_global_id(0);
   if (i >= n) return;
-  float g = grad[i];
-  if (clip) {
-    g = g * coef;
-    grad[i] = g;
-  }
+  const float g = clipped_grad(grad, i, clip, coef);
   const float p = w[i] * decay;
   const float mi = fma(c1, g - m[i], m[i]);
   const float vi = v[i] * beta2 + (c2 * g) * g;
@@ -66,10 +73,5 @@ __kernel void optim_sgd(__global float *w, __global float *grad, uint n, uint cl
 {
   const uint i = (uint)get_global_id(0);
   if (i >= n) return;
-  float g = grad[i];
-  if (clip) {
-    g = g * coef;
-    grad[i] = g;
-  }
-  w[i] = fma(g, neg_lr, w[i]);
+  w[i] = fma(clipped_grad(grad, i, clip, coef), neg_lr, w[i]);
 }

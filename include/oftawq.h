@@ -410,7 +410,9 @@ OFTAWQ_API oftawq_status oftawq_oft_get_shape(const oftawq_oft *oft, oftawq_oft_
 /*! oftawq_oft_get_config() : the configuration (peft_version points into the adapter). */
 OFTAWQ_API oftawq_status oftawq_oft_get_config(const oftawq_oft *oft, oftawq_oft_config *config);
 
-/*! oftawq_oft_get_weights() : the weights in use (after the COFT projection), count floats. */
+/*! oftawq_oft_get_weights() : the weights in use (after the COFT projection), count floats. For a trainable
+ *  adapter (oftawq_layer_set_trainable), the device copy the optimizer updates, as its last step left it
+ *  (like PEFT's parameter; COFT projects it again before R is next built). */
 OFTAWQ_API oftawq_status oftawq_oft_get_weights(const oftawq_oft *oft, float *weights, size_t count);
 
 /*! oftawq_oft_get_rotation() :

@@ -132,6 +132,13 @@ static void *activations(oftawq_dtype dtype, size_t rows, size_t cols, unsigned 
   return h;
 }
 
+/* Frees what activations() returned. */
+static void free_activations(void *a, float *as_float)
+{
+  if (a != as_float) free(a);
+  free(as_float);
+}
+
 static float element(oftawq_dtype dtype, const void *p, size_t i)
 {
   return dtype == OFTAWQ_F32 ? ((const float *)p)[i] : oftawq__half_to_float(((const uint16_t *)p)[i]);
@@ -221,9 +228,8 @@ static void run_case(oftawq_layer *layer, const grad_case *c, void *dx, float **
     dw[i] = malloc(c->spec[i].count * sizeof(float) + 4);
     ck_assert_int_eq(oftawq_layer_get_grad(layer, c->spec[i].name, dw[i], c->spec[i].count), OFTAWQ_OK);
   }
-  if (x != xf) free(x);
+  free_activations(x, xf);
   if (dy != dyf) free(dy);
-  free(xf);
   if (dy_out)
     *dy_out = dyf;
   else
@@ -543,8 +549,7 @@ START_TEST(training_loops_match_peft)
     }
     oftawq_optimizer_destroy(opt);
     oftawq_layer_destroy(layer);
-    if (x != xf) free(x);
-    free(xf);
+    free_activations(x, xf);
     free(t);
     free(y);
     free(dy);
@@ -636,10 +641,8 @@ START_TEST(modes_and_forms_agree)
     clReleaseMemObject(bdy);
     clReleaseMemObject(bdx);
     for (i = 0; i < 3; i++) free(dx[i]);
-    if (x != xf) free(x);
-    if (dy != dyf) free(dy);
-    free(xf);
-    free(dyf);
+    free_activations(x, xf);
+    free_activations(dy, dyf);
     oftawq_layer_destroy(layer);
   }
 }
@@ -676,10 +679,8 @@ START_TEST(gradients_accumulate)
   free(once);
   free(twice);
   free(y);
-  if (x != xf) free(x);
-  if (dy != dyf) free(dy);
-  free(xf);
-  free(dyf);
+  free_activations(x, xf);
+  free_activations(dy, dyf);
   oftawq_layer_destroy(layer);
 }
 END_TEST
@@ -745,6 +746,15 @@ static int exists(const char *dir, const char *name)
   struct stat st;
   snprintf(path, sizeof path, "%s/%s", dir, name);
   return stat(path, &st) == 0;
+}
+
+/* Removes a test folder and everything below it. */
+static void rm_tree(char *dir)
+{
+  char cmd[4300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  free(dir);
 }
 
 /* Files in a folder (hidden temporary ones included). */
@@ -848,16 +858,9 @@ START_TEST(save_then_load_bit_for_bit)
   oftawq_layer_destroy(other);
   free(w);
   free(y);
-  if (x != xf) free(x);
-  free(xf);
-  free(dyf);
-  if (dy != dyf) free(dy);
-  {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-  }
-  free(dir);
+  free_activations(x, xf);
+  free_activations(dy, dyf);
+  rm_tree(dir);
 }
 END_TEST
 
@@ -1026,10 +1029,8 @@ START_TEST(bad_training_calls)
   free(after);
   free(y);
   free(dx);
-  if (x != xf) free(x);
-  if (dy != dyf) free(dy);
-  free(xf);
-  free(dyf);
+  free_activations(x, xf);
+  free_activations(dy, dyf);
 }
 END_TEST
 
@@ -1168,12 +1169,7 @@ START_TEST(bad_saves)
   ck_assert_int_eq(count_files(path), 2);
   free(before);
   free(after);
-  {
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-  }
-  free(dir);
+  rm_tree(dir);
 }
 END_TEST
 

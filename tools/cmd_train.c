@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "model_args.h"
 
 static const char usage_train[] =
   "usage: oftawq train --model DIR --module NAME --input X.safetensors --target T.safetensors\n"
@@ -43,7 +44,8 @@ static const char usage_train[] =
 #define PROGRESS_WIDTH 30
 
 typedef struct train_args {
-  const char *model, *module, *input, *target, *adapter, *json, *save, *device, *cache_dir, *optimizer;
+  model_args m;              /* --model, --adapter, --device, --cache-dir (shared with forward and inspect) */
+  const char *module, *input, *target, *json, *save, *optimizer;
   int block_size, r, coft, exact, terms, steps, batch;
   double eps, lr;
   int have_eps, have_lr;
@@ -61,7 +63,7 @@ static int parse_positive(const char *text, double *out)
 
 static int parse_args(int argc, char **argv, train_args *a)
 {
-  int i, step;
+  int i, step, took;
   memset(a, 0, sizeof *a);
   a->terms = 5;
   a->steps = 100;
@@ -85,16 +87,17 @@ static int parse_args(int argc, char **argv, train_args *a)
       step = 1;
       continue;
     }
+    if ((took = model_args_option(&a->m, argc, argv, i, usage_train, "train")) != 0) {
+      if (took < 0) return EXIT_USAGE;
+      step = took;
+      continue;
+    }
     if (!v) return cli_usage_error(usage_train, "train: '%s' needs a value (or is unknown)", cli_esc(o));
-    if (!strcmp(o, "--model")) a->model = v;
-    else if (!strcmp(o, "--module")) a->module = v;
+    if (!strcmp(o, "--module")) a->module = v;
     else if (!strcmp(o, "--input")) a->input = v;
     else if (!strcmp(o, "--target")) a->target = v;
-    else if (!strcmp(o, "--adapter")) a->adapter = v;
     else if (!strcmp(o, "--json")) a->json = v;
     else if (!strcmp(o, "--save")) a->save = v;
-    else if (!strcmp(o, "--device")) a->device = v;
-    else if (!strcmp(o, "--cache-dir")) a->cache_dir = v;
     else if (!strcmp(o, "--optimizer")) a->optimizer = v;
     else if (!strcmp(o, "--block-size")) ok = cli_parse_int(v, &a->block_size);
     else if (!strcmp(o, "--r")) ok = cli_parse_int(v, &a->r);
@@ -106,31 +109,19 @@ static int parse_args(int argc, char **argv, train_args *a)
     else return cli_usage_error(usage_train, "train: unknown option '%s'", cli_esc(o));
     if (!ok) return cli_usage_error(usage_train, "train: bad value '%s' for %s", cli_esc(v), o);
   }
-  if (!a->model || !a->module || !a->input || !a->target || !a->save)
+  if (!a->m.model || !a->module || !a->input || !a->target || !a->save)
     return cli_usage_error(usage_train, "train: --model, --module, --input, --target and --save are required");
-  if (!!a->adapter + !!a->block_size + !!a->r != 1)
+  if (a->m.n_adapters > 1 || a->m.active || a->m.disable || a->m.producer)
+    return cli_usage_error(usage_train, "train: one --adapter at most; --active, --disable-adapters and --producer "
+                                        "do not apply");
+  if ((a->m.n_adapters == 1) + !!a->block_size + !!a->r != 1)
     return cli_usage_error(usage_train, "train: give exactly one of --adapter, --block-size and --r");
-  if (a->adapter && (a->coft || a->exact || a->have_eps || a->terms != 5))
+  if (a->m.n_adapters && (a->coft || a->exact || a->have_eps || a->terms != 5))
     return cli_usage_error(usage_train, "train: --adapter keeps its own config; drop --coft, --eps, --exact, --terms");
   if (a->have_eps && !a->coft) return cli_usage_error(usage_train, "train: --eps needs --coft");
   if (a->optimizer && strcmp(a->optimizer, "adamw") && strcmp(a->optimizer, "sgd"))
     return cli_usage_error(usage_train, "train: --optimizer is adamw or sgd, not '%s'", cli_esc(a->optimizer));
   return 0;
-}
-
-/* Splits "DIR:NAME" (NAME without '/'); dir is a copy the caller frees. */
-static char *split_adapter(const char *arg, const char **name)
-{
-  char *dir = malloc(strlen(arg) + 1), *colon;
-  if (!dir) return NULL;
-  strcpy(dir, arg);
-  colon = strrchr(dir, ':');
-  *name = "default";
-  if (colon && colon[1] && !strchr(colon + 1, '/')) {
-    *colon = '\0';
-    *name = colon + 1;
-  }
-  return dir;
 }
 
 /* A tensor of a file, F32 or F16, with a last dimension `last` (0: any); rows = product of the others. */
@@ -219,7 +210,7 @@ void cli_print_train_ratios(const oftawq_bench_result *r, size_t n)
 int cmd_train(int argc, char **argv)
 {
   train_args a;
-  char default_cache[4096], *adapter_dir = NULL, *json_tmp = NULL;
+  char default_cache[4096], *json_tmp = NULL;
   const char *name = "default";
   oftawq_context_options opt;
   oftawq_context *ctx = NULL;
@@ -235,7 +226,10 @@ int cmd_train(int argc, char **argv)
   void *y = NULL, *dy = NULL;
   int rc, K, N, step, tty = isatty(fileno(stderr));
 
-  if ((rc = parse_args(argc, argv, &a)) != 0) return rc < 0 ? EXIT_SUCCESS : rc;
+  if ((rc = parse_args(argc, argv, &a)) != 0) {
+    model_args_free(&a.m);
+    return rc < 0 ? EXIT_SUCCESS : rc;
+  }
   rc = EXIT_FAILURE;
   /* the files first: a bad one should not cost a device start */
   if (open_tensor(a.input, "x", 0, &xf, &x, &rows) || open_tensor(a.target, "y", 0, &tf, &t, &trows)) goto done;
@@ -247,20 +241,15 @@ int cmd_train(int argc, char **argv)
   es = dtype == OFTAWQ_F16 ? 2 : 4;
   batch = a.batch && (size_t)a.batch < rows ? (size_t)a.batch : rows;
 
-  if (!a.cache_dir && oftawq_cache_dir_default(default_cache, sizeof default_cache) == OFTAWQ_OK)
-    a.cache_dir = default_cache;
+  if (!a.m.cache_dir && oftawq_cache_dir_default(default_cache, sizeof default_cache) == OFTAWQ_OK)
+    a.m.cache_dir = default_cache;
   oftawq_context_options_init(&opt);
-  opt.device = a.device;
-  opt.cache_dir = a.cache_dir;
+  opt.device = a.m.device;
+  opt.cache_dir = a.m.cache_dir;
   if (cli_context_create(&opt, &ctx) != OFTAWQ_OK) goto done; /* it said why */
-  if (a.adapter) {
-    const char *const *dirs;
-    if (!(adapter_dir = split_adapter(a.adapter, &name))) {
-      cli_fail("%s", "out of memory");
-      goto done;
-    }
-    dirs = (const char *const *)&adapter_dir;
-    if (oftawq_layer_load(ctx, a.model, a.module, dirs, &name, 1, &layer) < 0) {
+  if (a.m.n_adapters) {
+    if (a.m.names[0]) name = a.m.names[0];
+    if (oftawq_layer_load(ctx, a.m.model, a.module, (const char *const *)a.m.dirs, &name, 1, &layer) < 0) {
       cli_fail("%s", oftawq_context_last_error(ctx));
       goto done;
     }
@@ -273,7 +262,7 @@ int cmd_train(int argc, char **argv)
     c.eps = a.eps;
     c.use_cayley_neumann = !a.exact;
     c.num_cayley_neumann_terms = a.terms;
-    if (oftawq_layer_load(ctx, a.model, a.module, NULL, NULL, 0, &layer) < 0 ||
+    if (oftawq_layer_load(ctx, a.m.model, a.module, NULL, NULL, 0, &layer) < 0 ||
         oftawq_layer_add_adapter(layer, name, &c, NULL, 0) < 0) {
       cli_fail("%s", oftawq_context_last_error(ctx));
       goto done;
@@ -350,7 +339,7 @@ done:
   oftawq_context_destroy(ctx);
   oftawq_safetensors_close(xf);
   oftawq_safetensors_close(tf);
-  free(adapter_dir);
+  model_args_free(&a.m);
   free(target);
   free(loss);
   free(y);

@@ -12,8 +12,9 @@
 #include "engines/train.h"
 #include "runtime/buffer.h"
 
-/* Measured on PoCL (bench --train, three adapters, K = N = 2048): recomputing the inner adapters' inputs
- * costs one rotation per inner adapter and saves (adapters - 1) x rows x K activations; see train_bytes. */
+/* Keep every adapter's input (0) or recompute the inner ones (1). bench --train times both with three
+ * adapters: recomputing costs one to three rotations more per backward (about a quarter of the backward at
+ * K = N = 2048, M = 256 on PoCL) and saves one activation buffer per adapter beyond two. */
 #define DEFAULT_RECOMPUTE 0
 
 struct oftawq__train_state {

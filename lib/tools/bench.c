@@ -15,6 +15,7 @@
 #include "engines/oft.h"
 #include "engines/layer.h"
 #include "common/ref.h"
+#include "tools/bench_stats.h"
 #include "tools/synthetic.h"
 
 
@@ -324,12 +325,6 @@ typedef struct impl {
   oftawq_status (*check)(bench *);
 } impl;
 
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Runs an implementation once and waits for it. */
 static oftawq_status run_once(bench *b, const impl *im)
 {
@@ -366,16 +361,7 @@ static oftawq_status measure_interleaved(bench *b, const impl *impls, oftawq_ben
       status = run_once(b, &impls[i]);
       t[i * runs + k] = oftawq__now() - t0;
     }
-  for (i = 0; i < n && status == OFTAWQ_OK; i++) {
-    oftawq_bench_result *r = &res[i];
-    double *ti = t + i * runs;
-    qsort(ti, runs, sizeof *ti, cmp_double);
-    r->runs = (int)runs;
-    r->min_s = ti[0];
-    r->median_s = runs % 2 ? ti[runs / 2] : 0.5 * (ti[runs / 2 - 1] + ti[runs / 2]);
-    r->gbps = r->bytes / r->median_s * 1e-9;
-    r->gflops = r->flops / r->median_s * 1e-9;
-  }
+  for (i = 0; i < n && status == OFTAWQ_OK; i++) oftawq__bench_summarize(&res[i], t + i * runs, runs);
   free(t);
   return status;
 }

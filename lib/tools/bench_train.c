@@ -14,6 +14,7 @@
 #include "engines/oft_grad.h"
 #include "engines/train.h"
 #include "runtime/buffer.h"
+#include "tools/bench_stats.h"
 #include "tools/synthetic.h"
 
 /* The inner adapters of the three-adapter layer (the synthetic one is the first). */
@@ -267,12 +268,6 @@ static oftawq_status check_iteration(tbench *b)
 
 /* --- timing --- */
 
-static int cmp_double(const void *a, const void *c)
-{
-  double x = *(const double *)a, y = *(const double *)c;
-  return (x > y) - (x < y);
-}
-
 /* prep (untimed, finished), then run timed from the first enqueue to clFinish. */
 static oftawq_status run_timed(tbench *b, const timp *im, double *seconds)
 {
@@ -340,12 +335,8 @@ oftawq_status oftawq_bench_train(oftawq_context *ctx, const oftawq_bench_options
     oftawq_bench_result *r = &results[*count];
     memset(r, 0, sizeof *r);
     r->size = sizeof *r;
+    r->K = b.o.K, r->N = b.o.N, r->M = b.o.M, r->G = b.o.G, r->block_size = b.o.block_size;
     snprintf(r->impl, sizeof r->impl, "%s", impls[i].name);
-    r->K = b.o.K;
-    r->N = b.o.N;
-    r->M = b.o.M;
-    r->G = b.o.G;
-    r->block_size = b.o.block_size;
     workload(&b, impls[i].name, &r->bytes, &r->flops);
     if (progress) progress(user, impls[i].name);
     if ((impls[i].before_check && (status = impls[i].before_check(&b)) < 0) ||
@@ -364,16 +355,7 @@ oftawq_status oftawq_bench_train(oftawq_context *ctx, const oftawq_bench_options
   for (k = 0; k < runs; k++) /* round-robin, as oftawq_bench_shape */
     for (i = 0; i < *count; i++)
       if ((status = run_timed(&b, &impls[i], &t[i * runs + k])) < 0) goto done;
-  for (i = 0; i < *count; i++) {
-    oftawq_bench_result *r = &results[i];
-    double *ti = t + i * runs;
-    qsort(ti, runs, sizeof *ti, cmp_double);
-    r->runs = (int)runs;
-    r->min_s = ti[0];
-    r->median_s = runs % 2 ? ti[runs / 2] : 0.5 * (ti[runs / 2 - 1] + ti[runs / 2]);
-    r->gbps = r->bytes / r->median_s * 1e-9;
-    r->gflops = r->flops / r->median_s * 1e-9;
-  }
+  for (i = 0; i < *count; i++) oftawq__bench_summarize(&results[i], t + i * runs, runs);
   /* training must not have made a dense copy of W (K x N floats) */
   if (oftawq__awq_dense_bytes(oftawq_layer_base(b.s.layer)) || oftawq__awq_dense_bytes(oftawq_layer_base(b.s3.layer)))
     status = oftawq__fail(ctx, OFTAWQ_E_INTERNAL, "training allocated a dense copy of W");
