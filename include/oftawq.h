@@ -760,10 +760,15 @@ typedef struct oftawq_model_file oftawq_model_file;
 
 /*! oftawq_model_file_open() :
  *  Opens a Hugging Face AWQ model folder: config.json with quantization_config
- *  (or a legacy quant_config.json), and model.safetensors, the shards of
- *  model.safetensors.index.json, or every *.safetensors file. A folder that is
- *  not AWQ GEMM 4-bit with zero points is OFTAWQ_E_UNSUPPORTED, with a detail
- *  naming what it is (GPTQ, AWQ GEMV, 8-bit, not quantised...). */
+ *  (AutoAWQ's "version" or GPT-QModel's "format" names the layout; or a legacy
+ *  quant_config.json), and the weights: with model.safetensors.index.json,
+ *  exactly the tensors of its weight_map, each read from the shard it names
+ *  (other files in the folder are never read; a malformed or unreadable index
+ *  is an error); without one, model.safetensors, or the folder's only
+ *  *.safetensors file (several, or model.safetensors beside an index, are
+ *  OFTAWQ_E_FORMAT: ambiguous). A folder that is not AWQ GEMM 4-bit with zero
+ *  points is OFTAWQ_E_UNSUPPORTED, with a detail naming what it is (GPTQ, AWQ
+ *  GEMV, 8-bit, not quantised...). */
 OFTAWQ_API oftawq_status oftawq_model_file_open(const char *dir, oftawq_model_file **out, char *why, size_t why_capacity);
 OFTAWQ_API void oftawq_model_file_close(oftawq_model_file *model);
 /*! oftawq_model_file_group_size() : the configured group size (-1 = whole input). */

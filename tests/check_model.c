@@ -716,6 +716,40 @@ START_TEST(memory_budget_evicts_and_outputs_stay)
 }
 END_TEST
 
+/* An adapter loaded after a layer was uploaded reaches it: the layer is made again on its next use. */
+START_TEST(loading_reaches_uploaded_layers)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  oftawq_model *m = open_fixture(ctx, NULL, 1);
+  char *cdir = tu_srcpath(FIXTURE "/adapter_c");
+  oftawq_layer *layer;
+  oftawq_model_stats st;
+  ck_assert_int_eq(oftawq_model_layer(m, "model.layers.0.self_attn.o_proj", &layer), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_layer(m, "model.layers.0.self_attn.q_proj", &layer), OFTAWQ_OK);
+  ck_assert_uint_eq(oftawq_layer_adapter_count(layer), 1);
+  ck_assert_int_eq(oftawq_model_load_adapter(m, cdir, "c"), OFTAWQ_OK);
+  oftawq_model_stats_init(&st);
+  ck_assert_int_eq(oftawq_model_get_stats(m, &st), OFTAWQ_OK);
+  ck_assert_uint_eq(st.evictions, 1);          /* o_proj (c wraps it); q_proj stays */
+  ck_assert_uint_eq(st.layers_uploaded, 1);
+  ck_assert_int_eq(oftawq_model_layer(m, "model.layers.0.self_attn.o_proj", &layer), OFTAWQ_OK);
+  ck_assert_ptr_nonnull(oftawq_layer_adapter(layer, "c"));
+  ck_assert_int_eq(oftawq_model_get_stats(m, &st), OFTAWQ_OK);
+  {
+    oftawq_model_module q, o;
+    oftawq_model_module_init(&q);
+    oftawq_model_module_init(&o);
+    oftawq_model_module_get(m, module_index(m, "model.layers.0.self_attn.q_proj"), &q);
+    oftawq_model_module_get(m, module_index(m, "model.layers.0.self_attn.o_proj"), &o);
+    ck_assert_uint_eq(st.device_bytes, q.device_bytes + o.device_bytes);
+    ck_assert(q.uploaded && o.uploaded);
+  }
+  oftawq_model_destroy(m);
+  free(cdir);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ the factory's version gates */
 
 static oftawq_status load_a(oftawq_context *ctx, const char *dir, const oftawq_model_options *opt, oftawq_model **out)
@@ -1313,6 +1347,7 @@ static Suite *model_suite(void)
   tcase_add_test(dev, outcomes_match_peft_wrapped_list);
   tcase_add_test(dev, warnings_once_per_model);
   tcase_add_test(dev, memory_budget_evicts_and_outputs_stay);
+  tcase_add_test(dev, loading_reaches_uploaded_layers);
   tcase_add_test(dev, producer_version_gates);
   tcase_add_test(dev, dispatch_gate_per_producer);
   tcase_add_test(dev, targeting_errors_as_peft);

@@ -910,7 +910,10 @@ static oftawq_status load_adapter(oftawq_model *m, const char *dir, const char *
   m->adapters = grown;
   /* layers already on the device are made again with the new adapter on their next use */
   for (i = 0; i < m->n_modules; i++)
-    if (m->modules[i].layer && ad.slots[i].outcome == OFTAWQ_OUTCOME_WRAPPED && (status = evict(m, i)) < 0) goto fail;
+    if (m->modules[i].layer && ad.slots[i].outcome == OFTAWQ_OUTCOME_WRAPPED) {
+      if ((status = evict(m, i)) < 0) goto fail;
+      m->evictions++;
+    }
   m->adapters[m->n_adapters++] = ad;
   oftawq__matcher_free(matcher);
   oftawq_adapter_close(file);
