@@ -262,6 +262,23 @@ static float to_float(const uint16_t *v, size_t i, int bf16)
   return bf16 ? oftawq__bf16_to_float(v[i]) : oftawq__half_to_float(v[i]);
 }
 
+/* Module i when it is an AWQ GEMM module (else 0), with tensor <module>.x of xs and <module>.y of ys (ys may be NULL). */
+static int module_tensors(const oftawq_model *m, size_t i, oftawq_safetensors *xs, oftawq_safetensors *ys,
+                          oftawq_model_module *mod, oftawq_tensor *x, oftawq_tensor *y)
+{
+  char name[512];
+  oftawq_model_module_init(mod);
+  ck_assert_int_eq(oftawq_model_module_get(m, i, mod), OFTAWQ_OK);
+  if (mod->kind != OFTAWQ_TARGET_AWQ_GEMM) return 0;
+  oftawq_tensor_init(x);
+  oftawq_tensor_init(y);
+  snprintf(name, sizeof name, "%s.x", mod->name);
+  ck_assert_int_eq(oftawq_safetensors_find(xs, name, x), OFTAWQ_OK);
+  snprintf(name, sizeof name, "%s.y", mod->name);
+  if (ys) ck_assert_int_eq(oftawq_safetensors_find(ys, name, y), OFTAWQ_OK);
+  return 1;
+}
+
 /* Runs one fixture case through the model and checks every AWQ module against PEFT's output. Returns the worst
  * error as a fraction of the bound; *separated counts modules whose output is far (> 4 bounds) from `other`. */
 static double check_case(oftawq_context *ctx, oftawq_model *m, const char *input, const char *yfile, const char *other, int *separated)
@@ -295,16 +312,9 @@ static double check_case(oftawq_context *ctx, oftawq_model *m, const char *input
     size_t rows, r;
     int n, k;
     uint16_t *out;
-    oftawq_model_module_init(&mod);
-    ck_assert_int_eq(oftawq_model_module_get(m, i, &mod), OFTAWQ_OK);
-    if (mod.kind != OFTAWQ_TARGET_AWQ_GEMM) continue;
-    oftawq_tensor_init(&x);
-    oftawq_tensor_init(&y);
+    if (!module_tensors(m, i, xs, ys, &mod, &x, &y)) continue;
     oftawq_tensor_init(&o);
-    snprintf(name, sizeof name, "%s.x", mod.name);
-    ck_assert_int_eq(oftawq_safetensors_find(xs, name, &x), OFTAWQ_OK);
     snprintf(name, sizeof name, "%s.y", mod.name);
-    ck_assert_int_eq(oftawq_safetensors_find(ys, name, &y), OFTAWQ_OK);
     ck_assert_int_eq(oftawq_safetensors_find(os, name, &o), OFTAWQ_OK);
     ck_assert_int_eq(o.dtype, y.dtype);
     bf16 = x.dtype == OFTAWQ_T_BF16;
@@ -473,13 +483,25 @@ static oftawq_model_outcome outcome_of(const oftawq_model *m, const char *module
   return o;
 }
 
+/* A context whose log callback counts into `log`. */
+static oftawq_context *context_with_log(tu_log *log)
+{
+  oftawq_context_options opt;
+  oftawq_context *ctx = NULL;
+  memset(log, 0, sizeof *log);
+  oftawq_context_options_init(&opt);
+  opt.log = tu_log_fn;
+  opt.log_user = log;
+  ck_assert_int_eq(oftawq_context_create(&opt, &ctx), OFTAWQ_OK);
+  return ctx;
+}
+
 /* ------------------------------------------------------------------ what inspect shows, against PEFT's own list */
 
 START_TEST(outcomes_match_peft_wrapped_list)
 {
-  oftawq_context_options opt;
-  oftawq_context *ctx = NULL;
   tu_log log;
+  oftawq_context *ctx = context_with_log(&log);
   cJSON *w = read_json(FIXTURE "/wrapped.json"), *wrapped = cJSON_GetObjectItem(w, "wrapped"), *e;
   oftawq_model *m;
   size_t i, awq = 0;
@@ -487,11 +509,6 @@ START_TEST(outcomes_match_peft_wrapped_list)
   oftawq_layer *layer;
   char desc[2048];
   const char *ab[] = {"a", "b"};
-  memset(&log, 0, sizeof log);
-  oftawq_context_options_init(&opt);
-  opt.log = tu_log_fn;
-  opt.log_user = &log;
-  ck_assert_int_eq(oftawq_context_create(&opt, &ctx), OFTAWQ_OK);
   m = open_fixture(ctx, NULL, N_ADAPTERS);
   for (i = 0; i < oftawq_model_module_count(m); i++) {
     oftawq_model_module mod;
@@ -563,18 +580,12 @@ END_TEST
 /* module_dropout: warned once per adapter, not per module or per upload. */
 START_TEST(warnings_once_per_model)
 {
-  oftawq_context_options opt;
-  oftawq_context *ctx = NULL;
   tu_log log;
+  oftawq_context *ctx = context_with_log(&log);
   oftawq_model *m;
   char *dir = tu_srcpath(FIXTURE "/model"), *bdir = tu_srcpath(FIXTURE "/adapter_b");
   oftawq_layer *layer;
   int before;
-  memset(&log, 0, sizeof log);
-  oftawq_context_options_init(&opt);
-  opt.log = tu_log_fn;
-  opt.log_user = &log;
-  ck_assert_int_eq(oftawq_context_create(&opt, &ctx), OFTAWQ_OK);
   ck_assert_int_eq(oftawq_model_open(ctx, dir, NULL, &m), OFTAWQ_OK);
   ck_assert_int_eq(oftawq_model_load_adapter(m, bdir, NULL), OFTAWQ_OK);
   ck_assert_str_eq(oftawq_model_adapter_name(m, 0), "default");
@@ -599,14 +610,8 @@ static uint16_t **run_all(oftawq_model *m, oftawq_safetensors *xs)
   size_t i;
   for (i = 0; i < oftawq_model_module_count(m); i++) {
     oftawq_model_module mod;
-    oftawq_tensor x;
-    char name[512];
-    oftawq_model_module_init(&mod);
-    oftawq_model_module_get(m, i, &mod);
-    if (mod.kind != OFTAWQ_TARGET_AWQ_GEMM) continue;
-    oftawq_tensor_init(&x);
-    snprintf(name, sizeof name, "%s.x", mod.name);
-    ck_assert_int_eq(oftawq_safetensors_find(xs, name, &x), OFTAWQ_OK);
+    oftawq_tensor x, unused;
+    if (!module_tensors(m, i, xs, NULL, &mod, &x, &unused)) continue;
     out[i] = malloc((size_t)x.shape[0] * (size_t)mod.N * 2);
     ck_assert_int_eq(oftawq_model_forward(m, mod.name, OFTAWQ_F16, x.data, out[i], (size_t)x.shape[0]), OFTAWQ_OK);
   }
@@ -1271,17 +1276,8 @@ START_TEST(cli_forward_modules_and_all)
     for (i = 0; i < oftawq_model_module_count(m); i++) {
       oftawq_model_module mod;
       oftawq_tensor x, y;
-      char name[512];
       uint16_t *want;
-      oftawq_model_module_init(&mod);
-      oftawq_model_module_get(m, i, &mod);
-      if (mod.kind != OFTAWQ_TARGET_AWQ_GEMM) continue;
-      oftawq_tensor_init(&x);
-      oftawq_tensor_init(&y);
-      snprintf(name, sizeof name, "%s.x", mod.name);
-      ck_assert_int_eq(oftawq_safetensors_find(xs, name, &x), OFTAWQ_OK);
-      snprintf(name, sizeof name, "%s.y", mod.name);
-      ck_assert_int_eq(oftawq_safetensors_find(ys, name, &y), OFTAWQ_OK);
+      if (!module_tensors(m, i, xs, ys, &mod, &x, &y)) continue;
       ck_assert_int_eq(y.dtype, x.dtype);
       ck_assert_int_eq(y.shape[1], mod.N);
       want = malloc((size_t)x.shape[0] * (size_t)mod.N * 2);

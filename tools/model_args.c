@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "model_args.h"
 
-/* Splits "DIR:NAME" (NAME without '/') into its parts; dir is a copy the caller frees. */
+/* Splits "DIR:NAME" (NAME without '/') into its parts; dir is a copy the caller frees, *name NULL without NAME. */
 static char *split_adapter(const char *arg, const char **name)
 {
   char *dir = malloc(strlen(arg) + 1), *colon;

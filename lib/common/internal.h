@@ -29,6 +29,8 @@ void oftawq__log_to(oftawq_log_fn fn, void *user, oftawq_log_level level, const 
 /* Checked size arithmetic: return 0 on overflow. */
 int oftawq__mul_size(size_t a, size_t b, size_t *out);
 char *oftawq__strdup(const char *s);
+/* Frees n heap strings and the array holding them (NULL is a no-op). */
+void oftawq__strings_free(char **strings, size_t n);
 /* vsnprintf into a fresh heap string; NULL when out of memory. */
 char *oftawq__vformat(const char *fmt, va_list ap);
 /* The same, escaped with oftawq__escape (a message: one line, inert on a terminal). */

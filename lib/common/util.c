@@ -25,6 +25,14 @@ char *oftawq__strdup(const char *s)
   return d;
 }
 
+void oftawq__strings_free(char **strings, size_t n)
+{
+  size_t i;
+  if (!strings) return;
+  for (i = 0; i < n; i++) free(strings[i]);
+  free(strings);
+}
+
 uint64_t oftawq__fnv1a(uint64_t h, const void *data, size_t len)
 {
   const unsigned char *p = data;

@@ -27,22 +27,15 @@ struct oftawq_adapter_file {
   float *converted;          /* the last F16/BF16 weight converted to floats */
 };
 
-static void free_strings(char **s, size_t n)
-{
-  size_t i;
-  for (i = 0; i < n; i++) free(s[i]);
-  free(s);
-}
-
 static void free_targeting(oftawq__targeting *t)
 {
   free(t->target_modules.regex);
-  free_strings(t->target_modules.names, t->target_modules.n_names);
+  oftawq__strings_free(t->target_modules.names, t->target_modules.n_names);
   free(t->exclude_modules.regex);
-  free_strings(t->exclude_modules.names, t->exclude_modules.n_names);
-  free_strings(t->modules_to_save, t->n_modules_to_save);
+  oftawq__strings_free(t->exclude_modules.names, t->exclude_modules.n_names);
+  oftawq__strings_free(t->modules_to_save, t->n_modules_to_save);
   free(t->layers);
-  free_strings(t->layers_patterns, t->n_layers_patterns);
+  oftawq__strings_free(t->layers_patterns, t->n_layers_patterns);
   free(t->bias);
   memset(t, 0, sizeof *t);
 }

@@ -363,9 +363,7 @@ static void free_adapter(adapter *a, size_t n_modules)
 
 static void clear_active(oftawq_model *m)
 {
-  size_t i;
-  for (i = 0; i < m->n_active; i++) free(m->active[i]);
-  free(m->active);
+  oftawq__strings_free(m->active, m->n_active);
   m->active = NULL;
   m->n_active = 0;
 }
@@ -378,11 +376,10 @@ void oftawq_model_destroy(oftawq_model *m)
     oftawq_layer_destroy(m->modules[i].layer);
     free(m->modules[i].name);
   }
-  for (i = 0; i < m->n_containers; i++) free(m->containers[i]);
+  oftawq__strings_free(m->containers, m->n_containers);
   for (i = 0; i < m->n_adapters; i++) free_adapter(&m->adapters[i], m->n_modules);
   clear_active(m);
   free(m->modules);
-  free(m->containers);
   free(m->adapters);
   free(m->producer_version);
   oftawq_model_file_close(m->file);
