@@ -17,7 +17,9 @@ static const char usage_inspect[] =
   "formula - nT: Neumann with T terms (* the pre-0.18 formula), exact - and coft; I: the\n"
   "file has no weights there, so R = I; -: not targeted; excl: excluded; n/a: not an AWQ\n"
   "GEMM layer; REFUSED: see the notes below the table), and which active adapters apply,\n"
-  "in order; then the totals. Refusals are listed instead of failing the command.\n"
+  "in order; then the totals (like PEFT's print_trainable_parameters: the adapter\n"
+  "parameters each adapter holds on this model, and the device memory). Refusals are\n"
+  "listed instead of failing the command.\n"
   "\n"
   "  --json                the same as a JSON document on stdout\n"
   MODEL_ARGS_HELP
@@ -114,6 +116,7 @@ static void applies(const view *v, size_t i, char *buf, size_t cap)
 static void print_text(const view *v, const char *dir)
 {
   size_t i, a, width = 6, awq = 0, other = 0, wrapped[MODEL_ARGS_MAX_ADAPTERS] = {0}, notes = 0;
+  unsigned long long params[MODEL_ARGS_MAX_ADAPTERS] = {0};
   unsigned long long total = 0, base = 0;
   char buf[128], sizes[32], ap[256];
   for (i = 0; i < oftawq_model_module_count(v->model); i++) {
@@ -152,7 +155,10 @@ static void print_text(const view *v, const char *dir)
     }
     for (a = 0; a < v->n_adapters; a++) {
       oftawq_model_outcome o = outcome(v, i, a);
-      if (o.outcome == OFTAWQ_OUTCOME_WRAPPED) wrapped[a]++;
+      if (o.outcome == OFTAWQ_OUTCOME_WRAPPED) {
+        wrapped[a]++;
+        params[a] += (unsigned long long)o.shape.weight_rows * (unsigned long long)o.shape.n_elements;
+      }
       if (o.outcome == OFTAWQ_OUTCOME_REFUSED || o.outcome == OFTAWQ_OUTCOME_NOT_APPLICABLE) notes++;
       printf("  %-16s", cell(&o, &v->configs[a], buf, sizeof buf));
     }
@@ -174,7 +180,8 @@ static void print_text(const view *v, const char *dir)
   }
   printf("\ntotal: %zu AWQ modules,", awq);
   for (a = 0; a < v->n_adapters; a++)
-    printf(" %s wraps %zu%s", cli_esc(oftawq_model_adapter_name(v->model, a)), wrapped[a], a + 1 < v->n_adapters ? "," : "");
+    printf(" %s wraps %zu (%llu parameters)%s", cli_esc(oftawq_model_adapter_name(v->model, a)), wrapped[a], params[a],
+           a + 1 < v->n_adapters ? "," : "");
   printf("%s device %s", v->n_adapters ? ";" : "", human_bytes(total, buf, sizeof buf));
   printf(" (base layers %s, ", human_bytes(base, buf, sizeof buf));
   printf("rotations %s)\n", human_bytes(total - base, buf, sizeof buf));
@@ -199,6 +206,7 @@ static void print_json(const view *v, const char *dir)
   size_t i, a, k;
   unsigned long long total = 0, rotations = 0;
   size_t awq = 0, wrapped[MODEL_ARGS_MAX_ADAPTERS] = {0};
+  unsigned long long params[MODEL_ARGS_MAX_ADAPTERS] = {0};
   printf("{\"model\": ");
   cli_json_string(stdout, dir);
   printf(", \"adapters\": [");
@@ -249,6 +257,7 @@ static void print_json(const view *v, const char *dir)
       if (o.outcome == OFTAWQ_OUTCOME_WRAPPED) {
         const oftawq_oft_config *c = &v->configs[a];
         wrapped[a]++;
+        params[a] += (unsigned long long)o.shape.weight_rows * (unsigned long long)o.shape.n_elements;
         rotations += (unsigned long long)o.shape.weight_rows * (unsigned long long)o.shape.block_size *
                      (unsigned long long)o.shape.block_size * 4;
         printf(", \"r\": %d, \"block_size\": %d, \"formula\": \"%s\", \"terms\": %d, \"legacy_formula\": %s, "
@@ -271,6 +280,12 @@ static void print_json(const view *v, const char *dir)
     printf("%s", a ? ", " : "");
     cli_json_string(stdout, oftawq_model_adapter_name(v->model, a));
     printf(": %zu", wrapped[a]);
+  }
+  printf("}, \"parameters\": {");
+  for (a = 0; a < v->n_adapters; a++) {
+    printf("%s", a ? ", " : "");
+    cli_json_string(stdout, oftawq_model_adapter_name(v->model, a));
+    printf(": %llu", params[a]);
   }
   printf("}}}\n");
 }
