@@ -918,6 +918,13 @@ START_TEST(targeting_errors_as_peft)
      "target_modules"},
     {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": \"0\"}",
      "a", OFTAWQ_E_FORMAT, "layers_to_transform"},
+    /* huge r / oft_block_size are adjusted to in_features as PEFT does, then checked against the file (fast) */
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 1000000000, \"target_modules\": [\"q_proj\"]}", "a",
+     OFTAWQ_E_FORMAT, "expected [1, 8128]"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 0, \"r\": 1000000000, \"target_modules\": [\"q_proj\"]}", "a",
+     OFTAWQ_E_FORMAT, "expected [128, 0]"},
+    {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"num_cayley_neumann_terms\": 1000000000, "
+     "\"target_modules\": [\"q_proj\"]}", "a", OFTAWQ_E_INVALID_ARGUMENT, "exceeds the supported 256"},
     /* accepted: R = I where the file has no weights (init_weights true), a full-precision module, the default */
     {"{\"peft_type\": \"OFT\", \"oft_block_size\": 16, \"target_modules\": [\"k_proj\", \"q_proj\"]}", "a", OFTAWQ_OK,
      NULL},
@@ -927,7 +934,7 @@ START_TEST(targeting_errors_as_peft)
   };
   oftawq_context *ctx = tu_context(NULL);
   char *mdir = tu_srcpath(FIXTURE "/model");
-  size_t i;
+  size_t i, checked = 0;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *adir = adapter_copy("targeting", cases[i].config, cases[i].weights);
     oftawq_model *m = NULL;
@@ -939,20 +946,21 @@ START_TEST(targeting_errors_as_peft)
       ck_assert_msg(strstr(oftawq_context_last_error(ctx), cases[i].message) != NULL, "case %zu: %s", i,
                     oftawq_context_last_error(ctx));
     ck_assert_uint_eq(oftawq_model_adapter_count(m), st == OFTAWQ_OK ? 1 : 0); /* a failed load changes nothing */
-    if (st == OFTAWQ_OK && i == 14) {
+    checked += st == OFTAWQ_OK && i >= 17;
+    if (st == OFTAWQ_OK && i == 17) {
       oftawq_model_outcome o = outcome_of(m, "model.layers.1.self_attn.k_proj", 0);
       ck_assert_int_eq(o.outcome, OFTAWQ_OUTCOME_WRAPPED);
       ck_assert_int_eq(o.has_weights, 0);
       ck_assert_ptr_nonnull(strstr(o.reason, "R = I"));
       ck_assert_int_eq(outcome_of(m, "model.layers.1.self_attn.q_proj", 0).has_weights, 1);
     }
-    if (st == OFTAWQ_OK && i == 15) {
+    if (st == OFTAWQ_OK && i == 18) {
       oftawq_model_outcome o = outcome_of(m, "lm_head", 0);
       ck_assert_int_eq(o.outcome, OFTAWQ_OUTCOME_NOT_APPLICABLE);
       ck_assert_int_eq(o.status, OFTAWQ_NOT_APPLICABLE);
       ck_assert_ptr_nonnull(strstr(o.reason, "not an AWQ GEMM layer"));
     }
-    if (st == OFTAWQ_OK && i == 16) { /* llama's default: q_proj and v_proj */
+    if (st == OFTAWQ_OK && i == 19) { /* llama's default: q_proj and v_proj */
       ck_assert_int_eq(outcome_of(m, "model.layers.1.self_attn.v_proj", 0).outcome, OFTAWQ_OUTCOME_WRAPPED);
       ck_assert_int_eq(outcome_of(m, "model.layers.1.self_attn.k_proj", 0).outcome, OFTAWQ_OUTCOME_NOT_TARGETED);
     }
@@ -960,6 +968,7 @@ START_TEST(targeting_errors_as_peft)
     tu_rmdir(adir);
     free(adir);
   }
+  ck_assert_uint_eq(checked, 3);
   free(mdir);
   oftawq_context_destroy(ctx);
 }
