@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "oftawq.h"
 #include "oftawq_cl.h"
@@ -809,6 +810,108 @@ START_TEST(tune_and_bench_functions)
 }
 END_TEST
 
+/* Functions the training and model work added, in what their own suites leave out. */
+START_TEST(training_functions)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  char *dir = tu_tempdir("api-save"), path[4200], why[WHY];
+  layer_data d;
+  oftawq_awq_tensors t;
+  oftawq_oft_config c;
+  oftawq_layer *layer = NULL;
+  oftawq_adapter_module m;
+  oftawq_adapter_save_options so;
+  oftawq_bench_options bo;
+  oftawq_bench_result results[32];
+  float y[4] = {1, 2, 3, 4}, target[4] = {0, 0, 0, 0}, dy[4], x[2 * K], out[2 * N];
+  double loss = -1;
+  size_t count = 7;
+  const char *modules[1] = {"m"};
+  cl_context cl_ctx;
+  cl_mem xb, yb, small;
+  cl_int err;
+  oftawq_adapter_module_init(NULL);
+  oftawq_adapter_save_options_init(NULL);
+  /* the loss */
+  ck_assert_invalid(oftawq_mse_loss(OFTAWQ_F32, NULL, target, 4, dy, &loss));
+  ck_assert_invalid(oftawq_mse_loss(OFTAWQ_F32, y, NULL, 4, dy, &loss));
+  ck_assert_invalid(oftawq_mse_loss(OFTAWQ_F32, y, target, 4, dy, NULL));
+  ck_assert_invalid(oftawq_mse_loss((oftawq_dtype)9, y, target, 4, dy, &loss));
+  ck_assert_int_eq(oftawq_mse_loss(OFTAWQ_F32, y, target, 4, NULL, &loss), OFTAWQ_OK);
+  ck_assert_double_eq(loss, 7.5);
+  /* writing an adapter folder */
+  make_layer_data(&d, &t);
+  oft_config(&c);
+  oftawq_adapter_module_init(&m);
+  m.module = "m";
+  m.weights = d.w;
+  m.rows = ROWS_W;
+  m.cols = N_EL;
+  oftawq_adapter_save_options_init(&so);
+  snprintf(path, sizeof path, "%s/adapter", dir);
+  ck_assert_invalid(oftawq_adapter_write(NULL, &c, &m, 1, NULL, why, sizeof why));
+  ck_assert_invalid(oftawq_adapter_write(path, NULL, &m, 1, NULL, why, sizeof why));
+  ck_assert_invalid(oftawq_adapter_write(path, &c, NULL, 1, NULL, why, sizeof why));
+  ck_assert_invalid(oftawq_adapter_write(path, &c, &m, 0, NULL, why, sizeof why));
+  c.size = OLDER(oftawq_oft_config, seed);
+  ck_assert_invalid(oftawq_adapter_write(path, &c, &m, 1, NULL, why, sizeof why));
+  oft_config(&c);
+  m.size = OLDER(oftawq_adapter_module, cols);
+  ck_assert_invalid(oftawq_adapter_write(path, &c, &m, 1, NULL, why, sizeof why));
+  m.size = sizeof m;
+  so.size = OLDER(oftawq_adapter_save_options, base_model_name_or_path);
+  ck_assert_invalid(oftawq_adapter_write(path, &c, &m, 1, &so, why, sizeof why));
+  m.module = NULL;
+  ck_assert_invalid(oftawq_adapter_write(path, &c, &m, 1, NULL, why, sizeof why));
+  m.module = "m";
+  m.weights = NULL;
+  ck_assert_invalid(oftawq_adapter_write(path, &c, &m, 1, NULL, why, sizeof why));
+  ck_assert_int_ne(access(path, F_OK), 0); /* nothing written */
+  ck_assert_invalid(oftawq_adapter_save(NULL, "a", modules, &layer, 1, NULL));
+  ck_assert_invalid(oftawq_adapter_save(path, NULL, modules, &layer, 1, NULL));
+  ck_assert_invalid(oftawq_adapter_save(path, "a", NULL, &layer, 1, NULL));
+  ck_assert_invalid(oftawq_adapter_save(path, "a", modules, NULL, 1, NULL));
+  ck_assert_invalid(oftawq_adapter_save(path, "a", modules, &layer, 1, NULL)); /* a NULL layer */
+  ck_assert_invalid(oftawq_adapter_save(path, "a", modules, &layer, 0, NULL));
+  /* training on device buffers */
+  ck_assert_int_eq(oftawq_layer_create(ctx, &t, &layer), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_layer_add_adapter(layer, "a", &c, d.w, ROWS_W * N_EL), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_layer_set_trainable(layer, "a", 1), OFTAWQ_OK);
+  tu_fill_random(x, 2 * K, 1, 9);
+  ck_assert_int_eq(oftawq_context_get_cl(ctx, &cl_ctx, NULL, NULL), OFTAWQ_OK);
+  small = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, 16, NULL, &err);
+  xb = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, sizeof x, NULL, &err);
+  yb = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, sizeof out, NULL, &err);
+  ck_assert_invalid(oftawq_layer_forward_train_cl(NULL, OFTAWQ_F32, xb, yb, 2, 0, NULL, NULL));
+  ck_assert_invalid(oftawq_layer_forward_train_cl(layer, OFTAWQ_F32, NULL, yb, 2, 0, NULL, NULL));
+  ck_assert_invalid(oftawq_layer_forward_train_cl(layer, OFTAWQ_F32, xb, NULL, 2, 0, NULL, NULL));
+  ck_assert_invalid(oftawq_layer_forward_train_cl(layer, OFTAWQ_F32, small, yb, 2, 0, NULL, NULL));
+  ck_assert_invalid(oftawq_layer_forward_train_cl(layer, OFTAWQ_F32, xb, small, 2, 0, NULL, NULL));
+  ck_assert_error(oftawq_layer_forward_train_cl(layer, (oftawq_dtype)9, xb, yb, 1, 0, NULL, NULL)); /* unsupported */
+  ck_assert_invalid(oftawq_layer_forward_train_cl(layer, OFTAWQ_F32, xb, yb, 2, 2, NULL, NULL));
+  ck_assert_error(oftawq_layer_forward_train(layer, (oftawq_dtype)9, x, out, 2));
+  ck_assert_error(oftawq_layer_forward_train(layer, OFTAWQ_F32, x, out, (size_t)1 << 62));
+  clReleaseMemObject(small);
+  clReleaseMemObject(xb);
+  clReleaseMemObject(yb);
+  /* the training benchmark */
+  oftawq_bench_options_init(&bo);
+  bo.K = K;
+  bo.N = N;
+  bo.G = G;
+  bo.block_size = B;
+  ck_assert_invalid(oftawq_bench_train(NULL, &bo, results, 32, &count, NULL, NULL));
+  ck_assert_invalid(oftawq_bench_train(ctx, &bo, NULL, 32, &count, NULL, NULL));
+  ck_assert_invalid(oftawq_bench_train(ctx, &bo, results, 32, NULL, NULL, NULL));
+  bo.size = OLDER(oftawq_bench_options, paths);
+  ck_assert_invalid(oftawq_bench_train(ctx, &bo, results, 32, &count, NULL, NULL));
+  oftawq_layer_destroy(layer);
+  oftawq_context_destroy(ctx);
+  tu_rmdir(dir);
+  free(dir);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("api");
@@ -830,6 +933,7 @@ int main(void)
   tcase_add_test(dev, dispatch_functions);
   tcase_add_test(dev, layer_load_arguments);
   tcase_add_test(dev, tune_and_bench_functions);
+  tcase_add_test(dev, training_functions);
   suite_add_tcase(s, dev);
   return tu_run(s);
 }
