@@ -74,6 +74,7 @@ oftawq_status oftawq__opencl_load(const char *path, char *why, size_t why_capaci
     (cl_command_queue a, cl_mem b, const void *c, size_t d, size_t e, size_t f, cl_uint g, const cl_event *h, cl_event *i), \
     (a, b, c, d, e, f, g, h, i))                                                                                 \
   X(cl_int, clEnqueueMarkerWithWaitList, (cl_command_queue a, cl_uint b, const cl_event *c, cl_event *d), (a, b, c, d)) \
+  X(cl_int, clEnqueueBarrierWithWaitList, (cl_command_queue a, cl_uint b, const cl_event *c, cl_event *d), (a, b, c, d)) \
   X(cl_int, clFinish, (cl_command_queue a), (a))                                                                 \
   X(cl_int, clFlush, (cl_command_queue a), (a))                                                                  \
   X(cl_int, clWaitForEvents, (cl_uint a, const cl_event *b), (a, b))                                             \
