@@ -68,6 +68,14 @@ expect quiet-before 0 0 "" timeout 120 "$cli" --quiet forward --model "$corpus/g
 expect neumann-converges 0 0 "" forward --adapter "$corpus/adapter_frobenius_large/adapter"
 expect neumann-diverges 0 1 "the spectral norm of Q is at least" forward --adapter "$corpus/adapter_divergent/adapter"
 
+# a damaged program cache entry: rebuilt, with the library's warning as "oftawq: warning: ..." (once each, however
+# many entries the same problem hits); --quiet silences it
+forward --adapter "$corpus/good/adapter" >/dev/null 2>&1
+for entry in "$OFTAWQ_CACHE_DIR"/prog-*.bin; do printf 'garbage' >"$entry"; done
+expect cache-warning 0 1 "oftawq: warning: ignoring a program cache entry" forward --adapter "$corpus/good/adapter"
+for entry in "$OFTAWQ_CACHE_DIR"/prog-*.bin; do printf 'garbage' >"$entry"; done
+expect cache-warning-quiet 0 0 "" forward --adapter "$corpus/good/adapter" --quiet
+
 # a compiler log: one line, the log only with --verbose
 mkdir -p "$work/cl"
 printf '#define X_TYPE this does not compile (\n' >"$work/cl/common.cl"
@@ -95,7 +103,16 @@ export OFTAWQ_DEVICE
 expect device-injection 1 1 "selector 'zz\\noftawq: all good'" forward
 unset OFTAWQ_DEVICE
 expect option-injection 2 1 "unknown option '--x\\noftawq: all good'" timeout 120 "$cli" forward "--x${nl}oftawq: all good" v
+# on stdout too: an adapter name (inspect's header, columns, "applies" and totals; JSON escapes it its own way)
+bad="x${nl}${esc}[2Jall good"
+expect inspect-name-injection 0 0 "" timeout 120 "$cli" inspect --model "$corpus/good/model" \
+  --adapter "$corpus/good/adapter:$bad" --active "$bad"
+if grep -q "$esc" "$work/out" || grep -q '^.\[2Jall good' "$work/out" || ! grep -qF 'x\n\x1b[2Jall good' "$work/out"; then
+  fail inspect-stdout-escaped "a raw newline or escape code on stdout: $(cat -A "$work/out")"
+else
+  passed=$((passed + 1))
+fi
 
 rm -rf "$work"
 echo "cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -ge 12 ]
+[ "$failed" -eq 0 ] && [ "$passed" -ge 16 ]

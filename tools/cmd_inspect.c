@@ -102,14 +102,20 @@ static int shown(const view *v, size_t i, const oftawq_model_module *m)
   return 0;
 }
 
-/* The active adapters that apply to module i, in order ("base" when none does). */
+/* 1 if the k-th active adapter applies to module i (wraps it). */
+static int active_applies(const view *v, size_t i, size_t k)
+{
+  return outcome(v, i, adapter_index(v, v->active[k])).outcome == OFTAWQ_OUTCOME_WRAPPED;
+}
+
+/* The active adapters that apply to module i, in order, escaped ("base" when none does). */
 static void applies(const view *v, size_t i, char *buf, size_t cap)
 {
   size_t k, len = 0;
   buf[0] = '\0';
   for (k = 0; k < v->n_active && len < cap; k++)
-    if (outcome(v, i, adapter_index(v, v->active[k])).outcome == OFTAWQ_OUTCOME_WRAPPED)
-      len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "," : "", v->active[k]);
+    if (active_applies(v, i, k))
+      len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "," : "", cli_esc(v->active[k]));
   if (!len) snprintf(buf, cap, "base");
 }
 
@@ -228,7 +234,7 @@ static void print_json(const view *v, const char *dir)
   printf("], \"modules\": [");
   for (i = 0, k = 0; i < oftawq_model_module_count(v->model); i++) {
     oftawq_model_module m;
-    char ap[256], *tok, *save = NULL;
+    size_t j;
     int first = 1;
     oftawq_model_module_init(&m);
     oftawq_model_module_get(v->model, i, &m);
@@ -241,11 +247,12 @@ static void print_json(const view *v, const char *dir)
       total += m.device_bytes;
       printf(", \"group_size\": %d, \"bias\": %s, \"device_bytes\": %llu, \"applies\": [", m.G,
              m.has_bias ? "true" : "false", (unsigned long long)m.device_bytes);
-      applies(v, i, ap, sizeof ap);
-      for (tok = strtok_r(ap, ",", &save); tok && strcmp(ap, "base"); tok = strtok_r(NULL, ",", &save), first = 0) {
-        printf("%s", first ? "" : ", ");
-        cli_json_string(stdout, tok);
-      }
+      for (j = 0; j < v->n_active; j++)
+        if (active_applies(v, i, j)) {
+          printf("%s", first ? "" : ", ");
+          cli_json_string(stdout, v->active[j]);
+          first = 0;
+        }
       printf("]");
     }
     printf(", \"adapters\": {");
