@@ -152,6 +152,9 @@ fail:
 void oftawq_context_destroy(oftawq_context *ctx)
 {
   if (!ctx) return;
+  /* Work still queued (an optimizer step, a _cl forward) ends here: releasing the queue only flushes it, and a
+   * process that exited right after this while PoCL still built or ran such a kernel crashed in its exit handlers. */
+  if (ctx->queue) clFinish(ctx->queue);
   oftawq__programs_release(ctx);
   oftawq__tune_free(ctx);
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
