@@ -857,7 +857,9 @@ OFTAWQ_API void oftawq_model_options_init(oftawq_model_options *options);
  *  nothing is uploaded. The folder must stay in place while the model is open.
  *  @options : may be NULL for the defaults.
  *  @out     : the model (caller owns; oftawq_model_destroy), NULL on failure.
- *  @return  : OFTAWQ_OK, or the error of the folder (detail in the context's last error). */
+ *  @return  : OFTAWQ_OK; OFTAWQ_E_INVALID_ARGUMENT (NULLs, options of an older size, an unknown producer, a
+ *             producer_version that is not a PEP 440 version); or the error of the folder (detail in the
+ *             context's last error). */
 OFTAWQ_API OFTAWQ_NODISCARD oftawq_status oftawq_model_open(oftawq_context *ctx, const char *model_dir,
                                                             const oftawq_model_options *options, oftawq_model **out);
 /*! oftawq_model_destroy() : frees the model and every layer it made; NULL is a no-op. */

@@ -100,6 +100,13 @@ START_TEST(init_functions_accept_null)
   oftawq_tune_options_init(NULL);
   oftawq_tune_report_init(NULL);
   oftawq_kernel_params_init(NULL);
+  oftawq_model_options_init(NULL);
+  oftawq_model_module_init(NULL);
+  oftawq_model_outcome_init(NULL);
+  oftawq_model_stats_init(NULL);
+  oftawq_optimizer_options_init(NULL);
+  oftawq_adapter_module_init(NULL);
+  oftawq_adapter_save_options_init(NULL);
   /* destroy / close functions too */
   oftawq_context_destroy(NULL);
   oftawq_oft_destroy(NULL);
@@ -108,6 +115,8 @@ START_TEST(init_functions_accept_null)
   oftawq_safetensors_close(NULL);
   oftawq_model_file_close(NULL);
   oftawq_adapter_close(NULL);
+  oftawq_model_destroy(NULL);
+  oftawq_optimizer_destroy(NULL);
 }
 END_TEST
 
@@ -912,6 +921,192 @@ START_TEST(training_functions)
 }
 END_TEST
 
+/* The model API (issue 13) with older struct sizes and values out of range; check_model's api_misuse has the
+ * NULLs of each function too. */
+START_TEST(model_functions)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  char *mdir = tu_srcpath("tests/corpus/good/model"), *adir = tu_srcpath("tests/corpus/good/adapter");
+  char *tmp = tu_tempdir("api-model"), path[4200];
+  const char *module = "model.layers.0.mlp.up_proj", *none[1] = {NULL};
+  oftawq_model *m = (oftawq_model *)1;
+  oftawq_layer *layer = (oftawq_layer *)1;
+  oftawq_model_options opt;
+  oftawq_model_module mod;
+  oftawq_oft_config c;
+  oftawq_model_outcome o;
+  oftawq_model_stats st;
+  float x[2 * K], y[2 * N];
+  size_t index = 77;
+  oftawq_model_options_init(&opt);
+  opt.size = OLDER(oftawq_model_options, record_refusals);
+  ck_assert_invalid(oftawq_model_open(ctx, mdir, &opt, &m));
+  ck_assert_ptr_null(m);
+  oftawq_model_options_init(&opt);
+  opt.producer_version = "not a version"; /* refused at once, whatever the producer */
+  ck_assert_invalid(oftawq_model_open(ctx, mdir, &opt, &m));
+  ck_assert_ptr_null(m);
+  opt.producer = OFTAWQ_PRODUCER_GPTQMODEL;
+  ck_assert_invalid(oftawq_model_open(ctx, mdir, &opt, &m));
+  ck_assert_msg(strstr(oftawq_context_last_error(ctx), "'not a version' is not a PEP 440 version") != NULL, "%s",
+                oftawq_context_last_error(ctx));
+  oftawq_model_options_init(&opt);
+  opt.memory_budget = UINT64_MAX;
+  ck_assert_int_eq(oftawq_model_open(ctx, mdir, &opt, &m), OFTAWQ_OK);
+  /* modules */
+  oftawq_model_module_init(&mod);
+  mod.size = OLDER(oftawq_model_module, uploaded);
+  ck_assert_invalid(oftawq_model_module_get(m, 0, &mod));
+  oftawq_model_module_init(&mod);
+  ck_assert_invalid(oftawq_model_module_get(m, (size_t)-1, &mod));
+  ck_assert_int_eq(oftawq_model_module_find(m, "", &index), OFTAWQ_E_NOT_FOUND);
+  ck_assert_int_eq(oftawq_model_module_find(m, module, &index), OFTAWQ_OK);
+  ck_assert_uint_lt(index, oftawq_model_module_count(m));
+  /* adapters: NULL name = "default"; the config with an older size */
+  ck_assert_int_eq(oftawq_model_load_adapter(m, adir, NULL), OFTAWQ_OK);
+  ck_assert_str_eq(oftawq_model_adapter_name(m, 0), "default");
+  ck_assert_uint_eq(oftawq_model_adapter_count(m), 1);
+  ck_assert_uint_eq(oftawq_model_adapter_count(NULL), 0);
+  ck_assert_ptr_null(oftawq_model_adapter_name(m, (size_t)-1));
+  oftawq_oft_config_init(&c);
+  c.size = OLDER(oftawq_oft_config, seed);
+  ck_assert_invalid(oftawq_model_adapter_config(m, 0, &c));
+  ck_assert_invalid(oftawq_model_adapter_config(m, (size_t)-1, &c));
+  oftawq_model_outcome_init(&o);
+  o.size = OLDER(oftawq_model_outcome, has_weights);
+  ck_assert_invalid(oftawq_model_outcome_get(m, index, 0, &o));
+  oftawq_model_outcome_init(&o);
+  ck_assert_invalid(oftawq_model_outcome_get(m, index, (size_t)-1, &o));
+  ck_assert_invalid(oftawq_model_outcome_get(m, (size_t)-1, 0, &o));
+  ck_assert_int_eq(oftawq_model_outcome_get(m, index, 0, &o), OFTAWQ_OK);
+  ck_assert_int_eq(o.outcome, OFTAWQ_OUTCOME_WRAPPED);
+  /* active lists, enabling with any non-zero value */
+  ck_assert_invalid(oftawq_model_set_active(m, none, 1));
+  ck_assert_int_eq(oftawq_model_enable_adapters(m, -5), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_model_enable_adapters(m, 0), OFTAWQ_OK);
+  /* layers and forwards out of range */
+  ck_assert_int_eq(oftawq_model_layer(m, "", &layer), OFTAWQ_E_NOT_FOUND);
+  ck_assert_ptr_null(layer);
+  tu_fill_random(x, 2 * K, 1, 5);
+  ck_assert_invalid(oftawq_model_forward(m, module, OFTAWQ_F32, x, NULL, 2));
+  ck_assert_error(oftawq_model_forward(m, module, OFTAWQ_F32, x, y, (size_t)1 << 62));
+  ck_assert_invalid(oftawq_model_forward(m, NULL, OFTAWQ_F32, x, y, 2));
+  ck_assert_int_eq(oftawq_model_forward(m, module, OFTAWQ_F32, x, y, 2), OFTAWQ_OK);
+  oftawq_model_stats_init(&st);
+  st.size = OLDER(oftawq_model_stats, evictions);
+  ck_assert_invalid(oftawq_model_get_stats(m, &st));
+  oftawq_model_stats_init(&st);
+  ck_assert_int_eq(oftawq_model_get_stats(m, &st), OFTAWQ_OK);
+  ck_assert_uint_eq(st.memory_budget, UINT64_MAX);
+  /* saving */
+  snprintf(path, sizeof path, "%s/saved", tmp);
+  ck_assert_invalid(oftawq_model_save_adapter(NULL, "default", path));
+  ck_assert_invalid(oftawq_model_save_adapter(m, NULL, path));
+  ck_assert_invalid(oftawq_model_save_adapter(m, "default", NULL));
+  ck_assert_int_eq(oftawq_model_save_adapter(m, "nope", path), OFTAWQ_E_NOT_FOUND);
+  ck_assert_error(oftawq_model_save_adapter(m, "default", "/no/such/folder/saved"));
+  ck_assert_int_ne(access(path, F_OK), 0); /* nothing written */
+  ck_assert_int_eq(oftawq_model_save_adapter(m, "default", path), OFTAWQ_OK);
+  oftawq_model_destroy(m);
+  oftawq_context_destroy(ctx);
+  snprintf(path, sizeof path, "rm -rf '%s'", tmp);
+  ck_assert_int_eq(system(path), 0);
+  free(tmp);
+  free(mdir);
+  free(adir);
+}
+END_TEST
+
+/* Gradients and optimizers (issue 12) with NULLs, older struct sizes and values out of range, beyond check_train's
+ * bad_training_calls and bad_optimizer_calls. */
+START_TEST(optimizer_functions)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  layer_data d;
+  oftawq_awq_tensors t;
+  oftawq_oft_config c;
+  oftawq_layer *layer = NULL;
+  oftawq_optimizer_options oo;
+  oftawq_optimizer *opt = (oftawq_optimizer *)1;
+  float grad[ROWS_W * N_EL], m[ROWS_W * N_EL], v[ROWS_W * N_EL], x[2 * K], y[2 * N], dy[2 * N];
+  uint64_t step = 99;
+  int trainable = 7;
+  cl_context cl_ctx;
+  cl_mem small;
+  cl_int err;
+  make_layer_data(&d, &t);
+  oft_config(&c);
+  ck_assert_int_eq(oftawq_layer_create(ctx, &t, &layer), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_layer_add_adapter(layer, "a", &c, d.w, ROWS_W * N_EL), OFTAWQ_OK);
+  /* gradients before and after the adapter is trainable */
+  ck_assert_invalid(oftawq_layer_get_grad(NULL, "a", grad, ROWS_W * N_EL));
+  ck_assert_error(oftawq_layer_get_grad(layer, NULL, grad, ROWS_W * N_EL));
+  ck_assert_int_eq(oftawq_layer_get_grad(layer, "nope", grad, ROWS_W * N_EL), OFTAWQ_E_NOT_FOUND);
+  ck_assert_invalid(oftawq_layer_get_grad(layer, "a", grad, ROWS_W * N_EL)); /* not trainable */
+  ck_assert_error(oftawq_layer_is_trainable(layer, NULL, &trainable));
+  ck_assert_int_eq(oftawq_layer_is_trainable(layer, "nope", &trainable), OFTAWQ_E_NOT_FOUND);
+  ck_assert_int_eq(oftawq_layer_is_trainable(layer, "a", &trainable), OFTAWQ_OK);
+  ck_assert_int_eq(trainable, 0);
+  ck_assert_int_eq(oftawq_layer_zero_grad(layer), OFTAWQ_OK); /* nothing trainable: nothing to do */
+  ck_assert_error(oftawq_layer_set_trainable(layer, NULL, 1));
+  ck_assert_int_eq(oftawq_layer_set_trainable(layer, "a", 1), OFTAWQ_OK);
+  ck_assert_invalid(oftawq_layer_get_grad(layer, "a", grad, (size_t)-1));
+  ck_assert_invalid(oftawq_layer_get_grad(layer, "a", NULL, ROWS_W * N_EL));
+  ck_assert_int_eq(oftawq_layer_get_grad(layer, "a", grad, ROWS_W * N_EL), OFTAWQ_OK);
+  tu_fill_random(x, 2 * K, 1, 6);
+  tu_fill_random(dy, 2 * N, 1, 7);
+  ck_assert_int_eq(oftawq_layer_forward_train(layer, OFTAWQ_F32, x, y, 2), OFTAWQ_OK);
+  ck_assert_invalid(oftawq_layer_backward(layer, OFTAWQ_F32, dy, NULL, (size_t)1 << 62));
+  ck_assert_int_eq(oftawq_layer_backward(layer, OFTAWQ_F32, NULL, NULL, 0), OFTAWQ_OK); /* no rows: nothing done */
+  ck_assert_int_eq(oftawq_layer_backward(layer, OFTAWQ_F32, dy, NULL, 2), OFTAWQ_OK); /* dx may be NULL */
+  ck_assert_int_eq(oftawq_context_get_cl(ctx, &cl_ctx, NULL, NULL), OFTAWQ_OK);
+  small = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, 16, NULL, &err);
+  ck_assert_invalid(oftawq_layer_backward_cl(NULL, OFTAWQ_F32, small, NULL, 2, 0, NULL, NULL));
+  ck_assert_invalid(oftawq_layer_backward_cl(layer, OFTAWQ_F32, NULL, NULL, 2, 0, NULL, NULL));
+  ck_assert_invalid(oftawq_layer_backward_cl(layer, OFTAWQ_F32, small, NULL, 2, 0, NULL, NULL)); /* too small */
+  ck_assert_invalid(oftawq_layer_backward_cl(layer, OFTAWQ_F32, small, NULL, 2, 1, NULL, NULL)); /* 1 event, NULL */
+  clReleaseMemObject(small);
+  /* optimizers */
+  oftawq_optimizer_options_init(&oo);
+  oo.size = OLDER(oftawq_optimizer_options, max_grad_norm);
+  ck_assert_invalid(oftawq_optimizer_create(ctx, &oo, &opt));
+  ck_assert_ptr_null(opt);
+  oftawq_optimizer_options_init(&oo);
+  oo.lr = -1;
+  ck_assert_invalid(oftawq_optimizer_create(ctx, &oo, &opt));
+  oftawq_optimizer_options_init(&oo);
+  oo.beta1 = INFINITY;
+  ck_assert_invalid(oftawq_optimizer_create(ctx, &oo, &opt));
+  oftawq_optimizer_options_init(&oo);
+  oo.kind = (oftawq_optimizer_kind)-1;
+  ck_assert_invalid(oftawq_optimizer_create(ctx, &oo, &opt));
+  oftawq_optimizer_options_init(&oo);
+  ck_assert_int_eq(oftawq_optimizer_create(ctx, &oo, &opt), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_optimizer_step(opt, NULL), OFTAWQ_OK); /* no parameters yet */
+  ck_assert_error(oftawq_optimizer_add(opt, layer, NULL));
+  ck_assert_int_eq(oftawq_optimizer_add(opt, layer, "a"), OFTAWQ_OK);
+  ck_assert_uint_eq(oftawq_optimizer_param_count(opt), 1);
+  ck_assert_invalid(oftawq_optimizer_get_state(NULL, 0, m, v, ROWS_W * N_EL, &step));
+  ck_assert_invalid(oftawq_optimizer_get_state(opt, (size_t)-1, m, v, ROWS_W * N_EL, &step));
+  ck_assert_invalid(oftawq_optimizer_get_state(opt, 0, NULL, v, ROWS_W * N_EL, &step));
+  ck_assert_invalid(oftawq_optimizer_get_state(opt, 0, m, NULL, ROWS_W * N_EL, &step));
+  ck_assert_invalid(oftawq_optimizer_get_state(opt, 0, m, v, (size_t)-1, &step));
+  ck_assert_uint_eq(step, 99);
+  ck_assert_int_eq(oftawq_optimizer_get_state(opt, 0, m, v, ROWS_W * N_EL, &step), OFTAWQ_OK);
+  ck_assert_uint_eq(step, 0);
+  ck_assert_invalid(oftawq_optimizer_set_state(opt, 1, m, v, ROWS_W * N_EL, 1));
+  ck_assert_invalid(oftawq_optimizer_set_state(opt, 0, NULL, v, ROWS_W * N_EL, 1));
+  ck_assert_invalid(oftawq_optimizer_set_state(opt, 0, m, v, ROWS_W * N_EL + 1, 1));
+  m[3] = NAN;
+  ck_assert_invalid(oftawq_optimizer_set_state(opt, 0, m, v, ROWS_W * N_EL, 1));
+  ck_assert_int_eq(oftawq_optimizer_step(opt, NULL), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_optimizer_zero_grad(opt), OFTAWQ_OK);
+  oftawq_optimizer_destroy(opt);
+  oftawq_layer_destroy(layer);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("api");
@@ -934,6 +1129,8 @@ int main(void)
   tcase_add_test(dev, layer_load_arguments);
   tcase_add_test(dev, tune_and_bench_functions);
   tcase_add_test(dev, training_functions);
+  tcase_add_test(dev, model_functions);
+  tcase_add_test(dev, optimizer_functions);
   suite_add_tcase(s, dev);
   return tu_run(s);
 }

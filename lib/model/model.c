@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/version.h"
 #include "engines/dispatch.h"
 #include "files/adapter_file.h"
 #include "files/model_file.h"
@@ -312,6 +313,7 @@ oftawq_status oftawq_model_open(oftawq_context *ctx, const char *dir, const ofta
   oftawq_status status;
   char why[WHY];
   const char *producer = NULL, *version = NULL;
+  oftawq__version parsed;
   if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
   if (!out) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_model_open: NULL output");
   *out = NULL;
@@ -321,6 +323,9 @@ oftawq_status oftawq_model_open(oftawq_context *ctx, const char *dir, const ofta
   if (options && ((int)options->producer < (int)OFTAWQ_PRODUCER_UNKNOWN ||
                   (int)options->producer > (int)OFTAWQ_PRODUCER_GPTQMODEL))
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_model_open: unknown producer %d", (int)options->producer);
+  if (options && options->producer_version && !oftawq__version_parse(options->producer_version, &parsed))
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "oftawq_model_open: the producer version '%s' is not a PEP 440 version",
+                        options->producer_version);
   if (!(m = calloc(1, sizeof *m))) return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
   m->ctx = ctx;
   m->enabled = 1;
