@@ -1339,6 +1339,39 @@ START_TEST(cli_forward_modules_and_all)
 }
 END_TEST
 
+/* README's worked inspect: its command, run here, prints exactly the table README shows, and only the warning it
+ * names on stderr (README is part of the product: a change of the table must change README too). */
+START_TEST(readme_inspect_example_is_true)
+{
+  static const char command[] = "inspect --model model --adapter adapter_a:a --adapter adapter_b:b --active a,b";
+  static const char warning[] =
+    "oftawq: warning: module_dropout = 0.1 has no effect: PEFT has not applied it since 0.16\n";
+  char *readme_path = tu_srcpath("README.md"), *readme = tu_read_file(readme_path, NULL), *tmp = abs_tempdir("readme");
+  char out[4200], err[4200], *shown, *end, *got, *got_err;
+  ck_assert_ptr_nonnull(readme);
+  ck_assert_msg(strstr(readme, "cd tests/fixtures/model\n../../../tools/oftawq inspect --model model --adapter "
+                               "adapter_a:a --adapter adapter_b:b --active a,b\n") != NULL,
+                "README's worked inspect command changed: update this test");
+  ck_assert_ptr_nonnull(shown = strstr(readme, "```\nmodel model: "));
+  shown += 4;
+  ck_assert_ptr_nonnull(end = strstr(shown, "\n```"));
+  end[1] = '\0';
+  snprintf(out, sizeof out, "%s/out", tmp);
+  snprintf(err, sizeof err, "%s/err", tmp);
+  ck_assert_int_eq(run_cli(command, out, err), 0);
+  ck_assert_ptr_nonnull(got = tu_read_file(out, NULL));
+  ck_assert_ptr_nonnull(got_err = tu_read_file(err, NULL));
+  ck_assert_msg(!strcmp(got, shown), "README shows:\n%s\nthe command prints:\n%s", shown, got);
+  ck_assert_str_eq(got_err, warning);
+  free(got);
+  free(got_err);
+  free(readme);
+  free(readme_path);
+  tu_rmdir(tmp);
+  free(tmp);
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
   Suite *s = suite_create("model");
@@ -1360,6 +1393,7 @@ static Suite *model_suite(void)
   tcase_add_test(dev, save_adapter_round_trip);
   tcase_add_test(dev, cli_inspect_matches_peft_wrapped_list);
   tcase_add_test(dev, cli_forward_modules_and_all);
+  tcase_add_test(dev, readme_inspect_example_is_true);
   suite_add_tcase(s, cpu);
   suite_add_tcase(s, dev);
   return s;
