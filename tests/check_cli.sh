@@ -56,6 +56,10 @@ forward() {
 
 expect good 0 0 "" forward --adapter "$corpus/good/adapter"
 
+# an output that cannot be written fails before the work, with errno's cause
+expect output-is-folder 1 1 "cannot write '$work': Is a directory" timeout 120 "$cli" forward --model "$corpus/good/model" \
+  --module $module --input "$corpus/good/x.safetensors" --output "$work"
+
 # a warning: once, even when two adapters cause it; --quiet anywhere silences it
 adjusted="oftawq: warning: Invalid \`oft_block_size\` (10)! Adjusted \`oft_block_size\` to (8) for in_features 64."
 expect warning-once 0 1 "$adjusted" forward --adapter "$corpus/adapter_adjusted/adapter" \
@@ -115,4 +119,4 @@ fi
 
 rm -rf "$work"
 echo "cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -ge 16 ]
+[ "$failed" -eq 0 ] && [ "$passed" -ge 17 ]

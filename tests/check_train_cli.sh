@@ -62,12 +62,12 @@ else
 fi
 rm -rf "$work/out/"*
 
-# bad input: one line, exit 1, nothing written
+# bad input: one line, exit 1, nothing written; outputs that cannot be written fail before a million steps
 tab=$(printf '\t')
 while IFS="$tab" read -r name args expect; do
   case "$name" in "#"*|"") continue ;; esac
   # shellcheck disable=SC2086
-  $cli train $(echo "$args" | sed -e "s|@OUT|$work/out|g" -e "s|@FIX|$fix|g") >"$work/stdout" 2>"$work/err"
+  timeout 120 $cli train $(echo "$args" | sed -e "s|@OUT|$work/out|g" -e "s|@FIX|$fix|g") >"$work/stdout" 2>"$work/err"
   rc=$?
   lines=$(wc -l <"$work/err")
   left=$(ls -A "$work/out" | wc -l)
@@ -88,7 +88,9 @@ rows_differ	--model @FIX/real/neumann_f32/model --module $module --input @FIX/re
 no_target_y	$common --target @FIX/real/neumann_f32/x.safetensors --block-size 32 --steps 1 --save @OUT/a	has no tensor 'y'
 no_module	--model @FIX/real/neumann_f32/model --module nope --input $x --target $t --block-size 32 --steps 1 --save @OUT/a	nope
 bad_adapter	$common --adapter @FIX/train/qerr --steps 1 --save @OUT/a	adapter_config.json
-unwritable_save	$common --block-size 32 --steps 1 --json @OUT/l.json --save @OUT/missing/a	cannot create the folder
+unwritable_save	$common --block-size 32 --steps 1000000 --json @OUT/l.json --save @OUT/missing/a	cannot create the folder
+save_is_a_file	$common --block-size 32 --steps 1000000 --save $t	Not a directory
+json_into_folder	$common --block-size 32 --steps 1000000 --json @OUT --save @OUT/a	cannot write
 EOF
 
 # usage errors exit 2 and write nothing

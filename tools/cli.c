@@ -1,9 +1,12 @@
 /* cli.c: what the oftawq commands share - the output contract (errors, warnings, --quiet, --verbose), escaped
  * text, JSON strings, list parsing. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -33,6 +36,32 @@ int cli_global_options(int argc, char **argv)
   }
   argv[kept] = NULL;
   return kept;
+}
+
+int cli_output_writable(const char *path, int folder)
+{
+  const char *what = folder ? "cannot create the folder" : "cannot write", *slash = strrchr(path, '/');
+  size_t dir_len = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1, n;
+  char *trial;
+  struct stat st;
+  int exists = stat(path, &st) == 0, err = 0, fd;
+  if (exists && !folder && S_ISDIR(st.st_mode)) err = EISDIR;
+  else if (exists && folder && !S_ISDIR(st.st_mode)) err = ENOTDIR;
+  if (err) return cli_fail("%s '%s': %s", what, cli_esc(path), strerror(err)), 0;
+  if (exists && folder) dir_len = strlen(path); /* the trial file goes inside the folder, else beside the path */
+  n = dir_len + 64;
+  if (!(trial = malloc(n))) return cli_fail("%s", "out of memory"), 0;
+  snprintf(trial, n, "%.*s/.oftawq-write-test-%ld", (int)dir_len, slash || (exists && folder) ? path : ".",
+           (long)getpid());
+  if ((fd = open(trial, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0) {
+    close(fd);
+    remove(trial);
+  } else {
+    err = errno;
+  }
+  free(trial);
+  if (err) return cli_fail("%s '%s': %s", what, cli_esc(path), strerror(err)), 0;
+  return 1;
 }
 
 /* Escaped copies live in a small ring: enough for the arguments of one message. */

@@ -35,6 +35,10 @@ oftawq_status cli_context_create(oftawq_context_options *options, oftawq_context
 /* `s` escaped for a terminal (oftawq_escape), for echoing untrusted text (paths, names); valid for the next
  * few calls. */
 const char *cli_esc(const char *s);
+/* Outputs written at the end of a command, checked before its work so that a path that cannot take them fails
+ * at once (one error line, 0 returned): a file (`folder` 0) or a folder created if missing (`folder` 1; its
+ * parent must exist). A trial file is created and removed beside the output (or inside the folder). */
+int cli_output_writable(const char *path, int folder);
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 /* Parses "a,b,c" of positive ints (pairs "KxN" when `pairs`); returns the count or -1. */

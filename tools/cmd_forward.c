@@ -184,6 +184,7 @@ int cmd_forward(int argc, char **argv)
     cli_fail("%s", why);
     goto done;
   }
+  if (!cli_output_writable(output, 0)) goto done;
   if (model_args_open(&args, 0, &ctx, &model) != OFTAWQ_OK) goto done;
   if (!list_modules(module, model, &jobs, &n_jobs)) {
     cli_fail("out of memory");

@@ -231,8 +231,10 @@ int cmd_train(int argc, char **argv)
     return rc < 0 ? EXIT_SUCCESS : rc;
   }
   rc = EXIT_FAILURE;
-  /* the files first: a bad one should not cost a device start */
-  if (open_tensor(a.input, "x", 0, &xf, &x, &rows) || open_tensor(a.target, "y", 0, &tf, &t, &trows)) goto done;
+  /* the files first: a bad one, or an output that cannot be written, should not cost a device start or a training */
+  if (open_tensor(a.input, "x", 0, &xf, &x, &rows) || open_tensor(a.target, "y", 0, &tf, &t, &trows) ||
+      (a.json && !cli_output_writable(a.json, 0)) || !cli_output_writable(a.save, 1))
+    goto done;
   if (rows != trows || rows == 0) {
     cli_fail("%s has %zu rows of x but %s has %zu rows of y", cli_esc(a.input), rows, cli_esc(a.target), trows);
     goto done;
