@@ -768,7 +768,8 @@ typedef struct oftawq_model_file oftawq_model_file;
  *  *.safetensors file (several, or model.safetensors beside an index, are
  *  OFTAWQ_E_FORMAT: ambiguous). A folder that is not AWQ GEMM 4-bit with zero
  *  points is OFTAWQ_E_UNSUPPORTED, with a detail naming what it is (GPTQ, AWQ
- *  GEMV, 8-bit, not quantised...). */
+ *  GEMV, 8-bit, not quantised...); a missing folder, or one without config.json
+ *  and quant_config.json, is OFTAWQ_E_NOT_FOUND. */
 OFTAWQ_API oftawq_status oftawq_model_file_open(const char *dir, oftawq_model_file **out, char *why, size_t why_capacity);
 OFTAWQ_API void oftawq_model_file_close(oftawq_model_file *model);
 /*! oftawq_model_file_group_size() : the configured group size (-1 = whole input). */

@@ -1009,8 +1009,13 @@ START_TEST(api_misuse)
   ck_assert_int_eq(oftawq_model_open(ctx, mdir, &opt, &m), OFTAWQ_E_INVALID_ARGUMENT);
   opt.producer = (oftawq_awq_producer)-1;
   ck_assert_int_eq(oftawq_model_open(ctx, mdir, &opt, &m), OFTAWQ_E_INVALID_ARGUMENT);
-  ck_assert_int_eq(oftawq_model_open(ctx, "/nonexistent/model", NULL, &m), OFTAWQ_E_UNSUPPORTED);
+  /* a missing folder, and one with neither config.json nor quant_config.json, say so (not "not quantised") */
+  ck_assert_int_eq(oftawq_model_open(ctx, "/nonexistent/model", NULL, &m), OFTAWQ_E_NOT_FOUND);
   ck_assert_ptr_null(m);
+  ck_assert_msg(strstr(oftawq_context_last_error(ctx), "/nonexistent/model: No such file or directory") != NULL, "%s",
+                oftawq_context_last_error(ctx));
+  ck_assert_int_eq(oftawq_model_open(ctx, adir, NULL, &m), OFTAWQ_E_NOT_FOUND);
+  ck_assert_msg(strstr(oftawq_context_last_error(ctx), "no config.json") != NULL, "%s", oftawq_context_last_error(ctx));
   ck_assert_int_eq(oftawq_model_open(ctx, mdir, NULL, &m), OFTAWQ_OK);
   /* modules */
   ck_assert_uint_eq(oftawq_model_module_count(NULL), 0);

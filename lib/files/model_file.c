@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/fileio.h"
@@ -156,6 +157,16 @@ static oftawq_status read_quant_config(oftawq_model_file *m, const char *dir, ch
     char *lpath = oftawq__path_join(dir, "quant_config.json");
     oftawq_status ls = lpath ? oftawq__json_read(lpath, &legacy_root, why, cap) : OFTAWQ_E_OUT_OF_MEMORY;
     free(lpath);
+    if (ls == OFTAWQ_E_NOT_FOUND && !root) { /* neither file: not a model folder, or no folder at all */
+      struct stat st;
+      if (stat(dir, &st) != 0)
+        status = oftawq__why(why, cap, errno == ENOENT ? OFTAWQ_E_NOT_FOUND : OFTAWQ_E_IO, "%s: %s", dir,
+                             strerror(errno));
+      else
+        status = oftawq__why(why, cap, OFTAWQ_E_NOT_FOUND,
+                             "%s: no config.json (nor an older AutoAWQ quant_config.json): not a model folder", dir);
+      goto done;
+    }
     if (ls == OFTAWQ_E_NOT_FOUND) {
       status = oftawq__why(why, cap, OFTAWQ_E_UNSUPPORTED,
                            "%s: no quantization_config in config.json and no quant_config.json: the model is not "
