@@ -1123,7 +1123,7 @@ OFTAWQ_API oftawq_status oftawq_layer_forward_train(oftawq_layer *layer, oftawq_
  *  receives rows x K (may be NULL when the input gradient is not needed).
  *  Adds the gradient of each trainable active adapter to its buffer
  *  (gradients accumulate over calls until zeroed, like PyTorch's .grad).
- *  Blocks until done.
+ *  rows = 0 does nothing (OFTAWQ_OK; dy may then be NULL). Blocks until done.
  *  @return : OFTAWQ_OK; OFTAWQ_E_INVALID_ARGUMENT when there was no training
  *            forward, its rows or dtype differ, or the adapters, their active
  *            list or their weights changed since (nothing is accumulated then). */
