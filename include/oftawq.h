@@ -455,9 +455,10 @@ typedef struct oftawq_awq oftawq_awq;
 /* Which kernel computes the matmul. AUTO picks by the number of rows M. */
 typedef enum oftawq_awq_path {
   OFTAWQ_AWQ_AUTO = 0,
-  OFTAWQ_AWQ_GEMV = 1,           /* fused dequant GEMV with split-K (decode, small M) */
-  OFTAWQ_AWQ_GEMM = 2,           /* fused dequant tiled GEMM (medium M) */
-  OFTAWQ_AWQ_DENSE = 3           /* dequantise once, then a dense GEMM (CLBlast; large M) */
+  OFTAWQ_AWQ_GEMV = 1,           /* fused dequant GEMV, split-K, one pass over the weight for up to 8 rows (decode) */
+  OFTAWQ_AWQ_GEMM = 2,           /* fused dequant GEMM, row groups per work-group (medium M) */
+  OFTAWQ_AWQ_DENSE = 3           /* dequantise into the context's bounded scratch, tiled to the device's largest
+                                  * buffer, then CLBlast's SGEMM (large M) */
 } oftawq_awq_path;
 
 /*! oftawq_awq_create() :
@@ -654,7 +655,7 @@ OFTAWQ_API void oftawq_bench_options_init(oftawq_bench_options *options);
 typedef struct oftawq_bench_result {
   size_t size;                   /* sizeof(oftawq_bench_result), set by the library */
   char impl[OFTAWQ_BENCH_IMPL_NAME]; /* copy, awq, oft_awq, oft_awq_recompute, rotate, cayley_neumann,
-                                      * cayley_exact, clblast_f32, clblast_f16; with `paths`: awq_gemv,
+                                      * cayley_exact, clblast_f32, clblast_f16, cpu_int4; with `paths`: awq_gemv,
                                       * awq_gemm, awq_dense, oft_awq_fused, oft_awq_separate, oft_awq_3,
                                       * cayley_exact_host, cayley_exact_device */
   int K, N, M, G, block_size;
@@ -664,6 +665,9 @@ typedef struct oftawq_bench_result {
   double flops;                  /* floating-point operations per call */
   double gbps, gflops;           /* bytes / median, flops / median */
   int checked;                   /* 1: the output matched the reference before timing */
+  double weight_bytes;           /* weights read per call (packed AWQ tensors, dense copies, the adapters' R)
+                                  * as the implementation's plan reads them; 0 where it reads none */
+  double weight_minimum;         /* the AWQ tensors' bytes: the least a layer call must read */
 } oftawq_bench_result;
 
 /*! oftawq_bench_shape() :
@@ -1006,6 +1010,9 @@ typedef struct oftawq_tune_options {
   void (*progress)(void *user, double fraction, const char *what); /* may be NULL */
   void *user;
   int test_inject_wrong;         /* tests: offer a deliberately wrong, fastest candidate; it must be rejected */
+  int max_candidates;            /* at most this many candidates per search unit (layout, each rows bucket's
+                                  * AWQ plans, rotation, R build); 0: no limit (default). With a budget that
+                                  * does not run out, a search of a known size (tests, quick tuning) */
 } oftawq_tune_options;
 
 OFTAWQ_API void oftawq_tune_options_init(oftawq_tune_options *options);
@@ -1016,18 +1023,24 @@ typedef struct oftawq_tune_report {
   unsigned candidates_rejected;  /* failed to build or gave a wrong result */
   unsigned classes_tuned;        /* shape classes that got a database entry */
   double elapsed_s;
+  double longest_step_s;         /* the longest stretch of work between two looks at the clock (one candidate:
+                                  * compile, check and timed runs; or a synthetic layer's setup). The search
+                                  * starts nothing once the budget is spent, so elapsed_s stays within
+                                  * budget_s plus about one such step */
 } oftawq_tune_report;
 
 OFTAWQ_API void oftawq_tune_report_init(oftawq_tune_report *report);
 
 /*! oftawq_tune_shape() :
- *  Tunes, within the time budget, the AWQ path and its launch parameters for
- *  every rows bucket (1, 2-8, 9-64, 65-256, >256) of a K x N layer with group
- *  G, and the rotation for OFT block size b, on a synthetic layer. Each
- *  candidate is built, its output checked against the reference (a wrong
- *  one never wins), then timed (median of `runs`, host clock enqueue to
- *  clFinish, alike for every candidate). Results go to the database (and to
- *  the cache folder when the context has one). `report` may be NULL. */
+ *  Tunes, within the time budget, the device layout of a K x N layer's
+ *  weights (group G), the AWQ path and its launch parameters for every rows
+ *  bucket (1, 2-8, 9-64, 65-256, >256), the rotation and R build for OFT block
+ *  size b, on synthetic layers. Each candidate is built, its output checked
+ *  against the reference (a wrong one never wins), then timed (median of
+ *  `runs`, host clock enqueue to clFinish, alike for every candidate).
+ *  Results go to the database (and to the cache folder when the context has
+ *  one). A shape whose weight or activations no buffer of the device holds is
+ *  OFTAWQ_E_INVALID_ARGUMENT before anything is allocated. `report` may be NULL. */
 OFTAWQ_API oftawq_status oftawq_tune_shape(oftawq_context *ctx, int K, int N, int G, int block_size,
                                            const oftawq_tune_options *options, oftawq_tune_report *report);
 
@@ -1047,7 +1060,8 @@ OFTAWQ_API void oftawq_kernel_params_init(oftawq_kernel_params *params);
 /*! oftawq_query_params() :
  *  The parameters `kernel` ("awq" for the base layer K x N with group G,
  *  "oft_rotate" for block size b, "oft_cayley" for building R of block size b)
- *  will use for `rows` rows on this context. */
+ *  will use for `rows` rows on this context. OFTAWQ_E_INVALID_ARGUMENT for a
+ *  shape no layer has (N not a multiple of 8, G not dividing K, b < 1). */
 OFTAWQ_API oftawq_status oftawq_query_params(const oftawq_context *ctx, const char *kernel, int K, int N, int G,
                                              int block_size, size_t rows, oftawq_kernel_params *params);
 

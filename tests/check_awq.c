@@ -7,6 +7,8 @@
 
 #include "oftawq_cl.h"
 #include "common/ref.h"
+#include "engines/awq.h"
+#include "engines/awq_repack.h"
 #include "testutil.h"
 
 typedef struct layer {
@@ -43,18 +45,24 @@ static void free_layer(layer *L)
   free(L->bias);
 }
 
+/* The layer's tensors as oftawq_awq_create takes them, with group argument G_arg. */
+static void layer_tensors(const layer *L, int G_arg, oftawq_awq_tensors *t)
+{
+  oftawq_awq_tensors_init(t);
+  t->K = L->K;
+  t->N = L->N;
+  t->G = G_arg;
+  t->qweight = L->qw;
+  t->qzeros = L->qz;
+  t->scales = L->sc;
+  t->bias = L->bias;
+}
+
 static oftawq_awq *upload(oftawq_context *ctx, const layer *L, int G_arg)
 {
   oftawq_awq_tensors t;
   oftawq_awq *awq = NULL;
-  oftawq_awq_tensors_init(&t);
-  t.K = L->K;
-  t.N = L->N;
-  t.G = G_arg;
-  t.qweight = L->qw;
-  t.qzeros = L->qz;
-  t.scales = L->sc;
-  t.bias = L->bias;
+  layer_tensors(L, G_arg, &t);
   ck_assert_msg(oftawq_awq_create(ctx, &t, &awq) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
   return awq;
 }
@@ -274,6 +282,96 @@ START_TEST(autoawq_fixtures)
 }
 END_TEST
 
+/* The K4 layout holds AutoAWQ's tensors exactly: repacked and unpacked, every bit comes back. */
+START_TEST(k4_repack_round_trip)
+{
+  static const int shapes[][3] = {{8, 8, 8}, {96, 104, 32}, {256, 136, 128}, {64, 40, 64}};
+  size_t i, j;
+  for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    const int K = shapes[i][0], N = shapes[i][1], G = shapes[i][2];
+    layer L = random_layer(K, N, G, 0, 40 + i);
+    size_t W = (size_t)N / 8, groups = (size_t)(K / G);
+    uint32_t *k4 = malloc((size_t)K * W * 4);
+    uint16_t *pairs = malloc(groups * N * 4), *sc = malloc(groups * N * 2);
+    int32_t *qw = malloc((size_t)K * W * 4), *qz = malloc(groups * W * 4);
+    ck_assert(oftawq__awq_k4_possible(K, G));
+    oftawq__awq_repack_k4(L.qw, L.qz, L.sc, K, N, G, k4, pairs);
+    for (j = 0; j < groups * N; j++) /* the pairs are (scale, zero) with the zero exact in fp16 */
+      ck_assert_uint_eq(pairs[2 * j], L.sc[j]);
+    ck_assert_uint_eq(k4[1], (uint32_t)L.qw[W]); /* k = 1 of word 0 sits next to k = 0 */
+    oftawq__awq_unpack_k4(k4, pairs, K, N, G, qw, qz, sc);
+    ck_assert_int_eq(memcmp(qw, L.qw, (size_t)K * W * 4), 0);
+    ck_assert_int_eq(memcmp(qz, L.qz, groups * W * 4), 0);
+    ck_assert_int_eq(memcmp(sc, L.sc, groups * N * 2), 0);
+    free(k4);
+    free(pairs);
+    free(sc);
+    free(qw);
+    free(qz);
+    free_layer(&L);
+  }
+  ck_assert(!oftawq__awq_k4_possible(200, 200)); /* an odd k-chunk (200 -> 100 -> 50 -> 25) */
+  ck_assert(!oftawq__awq_k4_possible(6, 6));
+}
+END_TEST
+
+/* The K4 layout on the device: every path gives the reference's numbers, and the matmul the very bits of
+ * AutoAWQ's layout with the same launch. */
+START_TEST(k4_layout_paths)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  layer L = random_layer(256, 136, 64, 1, 17);
+  oftawq_awq_tensors t;
+  oftawq_awq *a = NULL, *b = NULL, *c = NULL;
+  float x[5 * 256], y[5 * 136], ya[5 * 136], yr[5 * 136];
+  int p;
+  tu_fill_random(x, 5 * 256, 2.0f, 23);
+  oftawq__ref_awq(x, 5, 256, 136, 64, L.qw, L.qz, L.sc, L.bias, yr);
+  layer_tensors(&L, 64, &t);
+  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_K4, &b), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_AWQ, &a), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq__awq_layout(b), OFTAWQ__LAYOUT_K4);
+  for (p = OFTAWQ_AWQ_GEMV; p <= OFTAWQ_AWQ_DENSE; p++) {
+    char what[32];
+    snprintf(what, sizeof what, "K4 path %d", p);
+    oftawq_awq_set_path(a, (oftawq_awq_path)p);
+    oftawq_awq_set_path(b, (oftawq_awq_path)p);
+    ck_assert_msg(oftawq_awq_forward(b, OFTAWQ_F32, x, y, 5) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
+    expect_close(y, yr, 5 * 136, what);
+    ck_assert_int_eq(oftawq_awq_forward(a, OFTAWQ_F32, x, ya, 5), OFTAWQ_OK);
+    if (p != OFTAWQ_AWQ_DENSE) /* same launch (one word per item on both at 5 rows), same sums */
+      ck_assert_int_eq(memcmp(y, ya, sizeof y), 0);
+  }
+  { /* kernels that read AutoAWQ's layout (the backward) get it unpacked on the device, bit for bit */
+    cl_mem qw, qz, sc;
+    cl_command_queue q;
+    const size_t kept = oftawq__awq_device_bytes(b);
+    int32_t *qwb = malloc((size_t)256 * 17 * 4), *qzb = malloc((size_t)4 * 17 * 4);
+    uint16_t *scb = malloc((size_t)4 * 136 * 2);
+    ck_assert_int_eq(oftawq__awq_buffers(b, &qw, &qz, &sc), OFTAWQ_OK);
+    ck_assert_int_eq(oftawq_context_get_cl(ctx, NULL, &q, NULL), OFTAWQ_OK);
+    ck_assert_int_eq(clEnqueueReadBuffer(q, qw, CL_TRUE, 0, (size_t)256 * 17 * 4, qwb, 0, NULL, NULL), CL_SUCCESS);
+    ck_assert_int_eq(clEnqueueReadBuffer(q, qz, CL_TRUE, 0, (size_t)4 * 17 * 4, qzb, 0, NULL, NULL), CL_SUCCESS);
+    ck_assert_int_eq(clEnqueueReadBuffer(q, sc, CL_TRUE, 0, (size_t)4 * 136 * 2, scb, 0, NULL, NULL), CL_SUCCESS);
+    ck_assert_int_eq(memcmp(qwb, L.qw, (size_t)256 * 17 * 4), 0);
+    ck_assert_int_eq(memcmp(qzb, L.qz, (size_t)4 * 17 * 4), 0);
+    ck_assert_int_eq(memcmp(scb, L.sc, (size_t)4 * 136 * 2), 0);
+    ck_assert_uint_gt(oftawq__awq_device_bytes(b), kept); /* kept from then on */
+    free(qwb);
+    free(qzb);
+    free(scb);
+  }
+  t.K = 200;
+  t.G = 200;
+  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_K4, &c), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_ptr_null(c);
+  oftawq_awq_destroy(a);
+  oftawq_awq_destroy(b);
+  free_layer(&L);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(auto_path_by_rows)
 {
   oftawq_context *ctx = tu_context(NULL);
@@ -297,14 +395,7 @@ START_TEST(validation_errors)
   oftawq_awq_tensors t;
   oftawq_awq *awq = (oftawq_awq *)1;
   float x[64], y[64];
-  oftawq_awq_tensors_init(&t);
-  t.K = 64;
-  t.N = 64;
-  t.G = 32;
-  t.qweight = L.qw;
-  t.qzeros = L.qz;
-  t.scales = L.sc;
-  t.G = 48;
+  layer_tensors(&L, 48, &t);
   ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_E_INVALID_ARGUMENT);
   ck_assert_ptr_null(awq);
   ck_assert_ptr_nonnull(strstr(oftawq_context_last_error(ctx), "group size 48"));
@@ -365,6 +456,7 @@ int main(void)
   Suite *s = suite_create("awq");
   TCase *cpu = tcase_create("reference"), *dev = tcase_create("device");
   tcase_add_test(cpu, nibble_order_hand_computed);
+  tcase_add_test(cpu, k4_repack_round_trip);
   tcase_set_timeout(dev, 300);
   tcase_add_test(dev, hand_computed_layer);
   tcase_add_test(dev, paths_g32_bias);
@@ -372,6 +464,7 @@ int main(void)
   tcase_add_test(dev, paths_g128_bias);
   tcase_add_test(dev, paths_g_is_k);
   tcase_add_test(dev, autoawq_fixtures);
+  tcase_add_test(dev, k4_layout_paths);
   tcase_add_test(dev, auto_path_by_rows);
   tcase_add_test(dev, validation_errors);
   tcase_add_test(dev, non_finite_activations_propagate);

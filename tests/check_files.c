@@ -567,7 +567,9 @@ START_TEST(bench_json_report)
   char *tmp = tu_tempdir("bench"), args[4400], path[4300];
   char *text;
   cJSON *root, *results, *r, *dev;
-  int n = 0, impl_oft = 0;
+  int n = 0, impl_oft = 0, impl_cpu = 0;
+  FILE *out;
+  char line[512];
   snprintf(path, sizeof path, "%s/b.json", tmp);
   snprintf(args, sizeof args, "bench --shapes 64x64 --tokens 1,3 --group 32 --block 16 --runs 1 --json '%s' >/dev/null",
            path);
@@ -585,7 +587,8 @@ START_TEST(bench_json_report)
   ck_assert(cJSON_IsArray(results));
   cJSON_ArrayForEach(r, results)
   {
-    static const char *const num[] = {"K", "N", "M", "G", "b", "median_s", "min_s", "runs", "gbps", "gflops"};
+    static const char *const num[] = {"K",    "N",    "M",      "G",            "b",           "median_s",
+                                      "min_s", "runs", "gbps", "gflops", "weight_bytes", "weight_ratio"};
     size_t k;
     ck_assert(cJSON_IsString(cJSON_GetObjectItem(r, "impl")));
     for (k = 0; k < sizeof num / sizeof num[0]; k++)
@@ -593,9 +596,14 @@ START_TEST(bench_json_report)
     ck_assert(cJSON_GetObjectItem(r, "median_s")->valuedouble >= cJSON_GetObjectItem(r, "min_s")->valuedouble);
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "checked")));
     if (!strcmp(cJSON_GetObjectItem(r, "impl")->valuestring, "oft_awq")) impl_oft++;
+    if (!strcmp(cJSON_GetObjectItem(r, "impl")->valuestring, "cpu_int4")) {
+      impl_cpu++;
+      ck_assert(cJSON_GetObjectItem(r, "weight_ratio")->valuedouble == 1.0); /* one pass over the AWQ tensors */
+    }
     n++;
   }
   ck_assert_int_eq(impl_oft, 2); /* two token counts */
+  ck_assert_int_eq(impl_cpu, 2);
   ck_assert_int_ge(n, 14);       /* 7+ implementations x 2 points */
   cJSON_Delete(root);
   free(text);
@@ -607,6 +615,24 @@ START_TEST(bench_json_report)
   snprintf(args, sizeof args, "bench --shapes 64x64 --group 32 --tokens 1 --runs 1 --json '%s/no/such/b.json' >/dev/null 2>&1",
            tmp);
   ck_assert_int_eq(run_cli(args), 1);
+  /* a folder: refused at once, before the device is even opened (nothing measured, nothing printed) */
+  snprintf(args, sizeof args, "bench --shapes 4096x4096 --tokens 256 --json '%s' >'%s/out.txt' 2>'%s/err.txt'", tmp, tmp,
+           tmp);
+  ck_assert_int_eq(run_cli(args), 1);
+  snprintf(path, sizeof path, "%s/out.txt", tmp);
+  out = fopen(path, "r");
+  ck_assert_ptr_nonnull(out);
+  ck_assert_ptr_null(fgets(line, sizeof line, out)); /* no benchmark output */
+  fclose(out);
+  snprintf(path, sizeof path, "%s/err.txt", tmp);
+  out = fopen(path, "r");
+  ck_assert_ptr_nonnull(fgets(line, sizeof line, out));
+  ck_assert_ptr_nonnull(strstr(line, "oftawq: cannot write the JSON report"));
+  ck_assert_ptr_null(fgets(line, sizeof line, out)); /* one line */
+  fclose(out);
+  remove(path);
+  snprintf(path, sizeof path, "%s/out.txt", tmp);
+  remove(path);
   tu_rmdir(tmp);
   free(tmp);
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -16,10 +17,13 @@ static const char usage_bench[] =
   "times, for each shape and token count M: copy (device copy of the packed\n"
   "weight: the bandwidth reference), awq (base layer), oft_awq (layer, cached R),\n"
   "oft_awq_recompute (R rebuilt per call, as PEFT does), rotate, cayley_neumann,\n"
-  "cayley_exact, clblast_f32 (CLBlast SGEMM on the dequantised weight) and\n"
-  "clblast_f16 (with cl_khr_fp16). Each output is checked against the reference\n"
-  "first; a wrong one fails the run. Times are medians of N runs after warm-up,\n"
-  "host clock from the first enqueue to clFinish, for every implementation alike.\n"
+  "cayley_exact, clblast_f32 (CLBlast on the dequantised fp32 weight: SGEMV for\n"
+  "M = 1, SGEMM above), clblast_f16 (with cl_khr_fp16) and cpu_int4 (native C\n"
+  "on the host CPU over the same AWQ tensors, as many threads as the OpenCL CPU\n"
+  "device uses). Each output is checked against the reference first; a wrong one\n"
+  "fails the run. Times are medians of N runs after warm-up, host clock from the\n"
+  "first enqueue (or call) to its end, round-robin over the implementations.\n"
+  "w/min is the weight bytes a call reads over the AWQ tensors' size.\n"
   "\n"
   "  --shapes LIST   K x N pairs (default 1024x1024,2048x2048)\n"
   "  --tokens LIST   M values (default 1,16,256)\n"
@@ -56,15 +60,18 @@ static const oftawq_bench_result *find_result(const oftawq_bench_result *r, size
   return NULL;
 }
 
+/* The ratios the benchmark's goals are stated in (docs/PERFORMANCE.md). */
 static void print_ratios(const oftawq_bench_result *r, size_t n)
 {
   const oftawq_bench_result *awq = find_result(r, n, "awq"), *oft = find_result(r, n, "oft_awq"),
                             *rec = find_result(r, n, "oft_awq_recompute"), *copy = find_result(r, n, "copy"),
-                            *cb = find_result(r, n, "clblast_f32");
-  printf("    oft_awq / awq = %.2f   recompute / oft_awq = %.2f", oft->median_s / awq->median_s,
+                            *cb = find_result(r, n, "clblast_f32"), *cpu = find_result(r, n, "cpu_int4");
+  printf("    ");
+  if (cpu) printf("awq / cpu_int4 = %.2f   ", awq->median_s / cpu->median_s);
+  printf("oft_awq / awq = %.2f   recompute / oft_awq = %.2f", oft->median_s / awq->median_s,
          rec->median_s / oft->median_s);
-  if (cb) printf("   clblast_f32 / oft_awq = %.2f", cb->median_s / oft->median_s);
-  printf("   oft_awq at %.0f%% of copy bandwidth\n", 100.0 * oft->gbps / copy->gbps);
+  if (cb) printf("   clblast_f32 / awq = %.2f", cb->median_s / awq->median_s);
+  printf("   awq at %.0f%% of copy bandwidth\n", 100.0 * awq->gbps / copy->gbps);
 }
 
 static void json_result(FILE *f, const oftawq_bench_result *r, int tuned)
@@ -72,9 +79,10 @@ static void json_result(FILE *f, const oftawq_bench_result *r, int tuned)
   fprintf(f,
           "    {\"impl\": \"%s\", \"K\": %d, \"N\": %d, \"M\": %d, \"G\": %d, \"b\": %d, \"median_s\": %.9g, "
           "\"min_s\": %.9g, \"runs\": %d, \"bytes\": %.0f, \"flops\": %.0f, \"gbps\": %.6g, \"gflops\": %.6g, "
-          "\"checked\": %s, \"tuned\": %s}",
+          "\"weight_bytes\": %.0f, \"weight_ratio\": %.4g, \"checked\": %s, \"tuned\": %s}",
           r->impl, r->K, r->N, r->M, r->G, r->block_size, r->median_s, r->min_s, r->runs, r->bytes, r->flops, r->gbps,
-          r->gflops, r->checked ? "true" : "false", tuned ? "true" : "false");
+          r->gflops, r->weight_bytes, r->weight_minimum > 0 ? r->weight_bytes / r->weight_minimum : 0.0,
+          r->checked ? "true" : "false", tuned ? "true" : "false");
 }
 
 /* Writes the JSON report to a temporary name and renames it on success. */
@@ -108,6 +116,7 @@ static int write_bench_json(const char *path, const oftawq_device_info *d, const
     fprintf(f, "  \"tuned\": %s,\n  \"runs\": %d,\n", any ? "true" : "false", runs);
   }
   fprintf(f, "  \"timing\": \"median of runs after warm-up; host clock from the first enqueue to clFinish\",\n");
+  fprintf(f, "  \"weight_ratio\": \"weight bytes read per call over the AWQ tensors' bytes\",\n");
   fprintf(f, "  \"results\": [\n");
   for (i = 0; i < n; i++) {
     json_result(f, &r[i], tuned[i]);
@@ -119,6 +128,28 @@ static int write_bench_json(const char *path, const oftawq_device_info *d, const
   if (!ok) remove(tmp);
   free(tmp);
   return ok;
+}
+
+/* Whether the report can go to `path`: a regular file or a new name, in a folder we can write. */
+static int json_writable(const char *path)
+{
+  size_t len = strlen(path) + 16;
+  char *probe = malloc(len);
+  struct stat st;
+  FILE *f;
+  if (!probe) return 0;
+  if (!*path || path[strlen(path) - 1] == '/' || (stat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
+    free(probe);
+    return 0;
+  }
+  snprintf(probe, len, "%s.tmp", path);
+  f = fopen(probe, "w");
+  if (f) {
+    fclose(f);
+    remove(probe);
+  }
+  free(probe);
+  return f != NULL;
 }
 
 int cmd_bench(int argc, char **argv)
@@ -188,20 +219,8 @@ int cmd_bench(int argc, char **argv)
     if (N[s] % 8 || K[s] % group)
       return cli_usage_error(usage_bench, "bench: each K must be a multiple of --group and each N of 8 (%s)", argv[0]);
 
-  if (json) { /* a report that cannot be written should fail now, not after the measurements */
-    size_t len = strlen(json) + 16;
-    char *probe = malloc(len);
-    FILE *f;
-    if (!probe) return cli_fail("%s", "out of memory");
-    snprintf(probe, len, "%s.tmp", json);
-    f = fopen(probe, "w");
-    if (f) {
-      fclose(f);
-      remove(probe);
-    }
-    free(probe);
-    if (!f) return cli_fail("cannot write the JSON report '%s'", cli_esc(json));
-  }
+  if (json && !json_writable(json)) /* fail now, not after the measurements */
+    return cli_fail("cannot write the JSON report '%s': not a writable file path", cli_esc(json));
   if (!cache_dir && oftawq_cache_dir_default(default_cache, sizeof default_cache) == OFTAWQ_OK) cache_dir = default_cache;
   oftawq_context_options_init(&opt);
   opt.device = device;
@@ -221,7 +240,8 @@ int cmd_bench(int argc, char **argv)
          info.driver_version);
   printf("median of %d runs, host clock enqueue -> clFinish; G=%d, OFT block %d, F32 activations; %s\n\n", runs, group,
          block, oftawq_tune_count(ctx) ? "tuning database loaded" : "untuned defaults");
-  printf("  %-11s %5s  %-18s %11s %11s %9s %10s\n", "K x N", "M", "impl", "median ms", "min ms", "GB/s", "GFLOP/s");
+  printf("  %-11s %5s  %-18s %11s %11s %9s %10s %6s\n", "K x N", "M", "impl", "median ms", "min ms", "GB/s", "GFLOP/s",
+         "w/min");
   prog.tty = isatty(fileno(stderr));
   for (s = 0; s < nshapes && rc == EXIT_SUCCESS; s++)
     for (t = 0; t < ntokens && rc == EXIT_SUCCESS; t++) {
@@ -257,8 +277,10 @@ int cmd_bench(int argc, char **argv)
       }
       for (k = 0; k < n; k++) {
         const oftawq_bench_result *r = &all[n_all + k];
-        printf("  %-11s %5d  %-18s %11.3f %11.3f %9.2f %10.2f\n", shape, r->M, r->impl, r->median_s * 1e3,
-               r->min_s * 1e3, r->gbps, r->gflops);
+        char ratio[16] = "-";
+        if (r->weight_bytes > 0 && r->weight_minimum > 0) snprintf(ratio, sizeof ratio, "%.2f", r->weight_bytes / r->weight_minimum);
+        printf("  %-11s %5d  %-18s %11.3f %11.3f %9.2f %10.2f %6s\n", shape, r->M, r->impl, r->median_s * 1e3,
+               r->min_s * 1e3, r->gbps, r->gflops, ratio);
       }
       if (measure == oftawq_bench_train)
         cli_print_train_ratios(all + n_all, n);

@@ -10,11 +10,15 @@ static const char usage_tune[] =
   "usage: oftawq tune [--shapes KxN[,KxN...]] [--group G] [--block B] [--budget SECONDS]\n"
   "                   [--device SPEC] [--cache-dir DIR]\n"
   "\n"
-  "Searches, for each shape and each rows bucket (1, 2-8, 9-64, 65-256, >256), the\n"
-  "fastest correct AWQ path and launch parameters and the OFT rotation's work-group\n"
-  "size, on synthetic layers, and stores them in the cache folder's tuning database,\n"
-  "which every later run on this device uses. Candidates whose output differs from\n"
-  "the reference are rejected.\n"
+  "Searches, for each shape: the device layout of the weights (AutoAWQ's or the\n"
+  "K4 repack), then for each rows bucket (1, 2-8, 9-64, 65-256, >256) the fastest\n"
+  "correct AWQ path and launch (split-K, work-group width, rows and packed words\n"
+  "per work-item), whether the OFT rotation is fused into it, the rotation's\n"
+  "work-group size and the R build's parameters, on synthetic layers. Each\n"
+  "candidate is handed to the engine as an explicit plan; one whose output differs\n"
+  "from the reference is rejected. The winners go to the cache folder's tuning\n"
+  "database, which every later run on this device uses; `oftawq info` lists them\n"
+  "with the measurements behind the layout and fusion choices.\n"
   "\n"
   "  --shapes LIST     K x N pairs (default 2048x2048)\n"
   "  --group G         AWQ group size (default 128)\n"
@@ -96,8 +100,8 @@ int cmd_tune(int argc, char **argv)
       rc = EXIT_FAILURE;
       break;
     }
-    printf("%dx%d: %u candidates timed, %u rejected, %u classes tuned in %.1f s\n", K[s], N[s], r.candidates_timed,
-           r.candidates_rejected, r.classes_tuned, r.elapsed_s);
+    printf("%dx%d: %u candidates timed, %u rejected, %u classes tuned in %.1f s (longest step %.1f s)\n", K[s], N[s],
+           r.candidates_timed, r.candidates_rejected, r.classes_tuned, r.elapsed_s, r.longest_step_s);
   }
   if (rc == EXIT_SUCCESS) {
     printf("tuning database (%s):\n", oftawq_context_cache_dir(ctx) ? oftawq_context_cache_dir(ctx) : "memory only");

@@ -45,7 +45,7 @@ static oftawq_status float_scales(oftawq_awq *awq, oftawq__awq_grad *grad, int K
     status = oftawq__cl_fail(ctx, err, "allocating %zu bytes for the backward's scales", 2 * bytes);
     goto fail;
   }
-  oftawq__awq_buffers(awq, &qweight, &qzeros, &scales);
+  if ((status = oftawq__awq_buffers(awq, &qweight, &qzeros, &scales)) < 0) goto fail;
   snprintf(opts, sizeof opts, "-DAG_G=%d -DAG_KI=1", G);
   if ((status = oftawq__kernel_cached(ctx, &grad->kernels, "awq_grad", opts, "awq_grad_scales", &k)) < 0) goto fail;
   err = OFTAWQ__ARG(k, 0, qzeros) | OFTAWQ__ARG(k, 1, scales) | OFTAWQ__ARG(k, 2, grad->S) | OFTAWQ__ARG(k, 3, grad->Z) |
@@ -85,7 +85,7 @@ oftawq_status oftawq__awq_enqueue_grad(oftawq_awq *awq, oftawq__awq_grad *grad, 
   N = (cl_uint)n;
   if ((status = float_scales(awq, grad, k, n, g)) < 0) return status;
   oftawq__awq_grad_plan_for(rows, g, &p);
-  oftawq__awq_buffers(awq, &qweight, &qzeros, &scales);
+  if ((status = oftawq__awq_buffers(awq, &qweight, &qzeros, &scales)) < 0) return status;
   snprintf(opts, sizeof opts, "-DAG_G=%d -DAG_KI=%d -DAG_MI=%d -DX_DTYPE=%d", g, p.ki, p.mi, (int)dtype);
   if ((status = oftawq__kernel_cached(ctx, &grad->kernels, "awq_grad", opts, "awq_grad_x", &kern)) < 0) return status;
   err = OFTAWQ__ARG(kern, 0, dy) | OFTAWQ__ARG(kern, 1, dx) | OFTAWQ__ARG(kern, 2, qweight) |

@@ -11,7 +11,7 @@
 #include "engines/oft_grad.h"
 #include "runtime/program.h"
 #include "common/ref.h"
-#include "tools/tune.h"
+#include "runtime/tuning.h"
 #include "common/version.h"
 
 /* Work-group size of the rotation kernel (the autotuner will choose per device). */
@@ -387,6 +387,22 @@ static oftawq_status device_skew(oftawq_oft *oft, cl_uint two_q, cl_mem R, cl_me
 
 oftawq_status oftawq__oft_enqueue_skew(oftawq_oft *oft, cl_mem Q) { return device_skew(oft, 0, NULL, Q); }
 
+/* The R build's parameters: the tuner's candidate, else the tuned ones, else the defaults in *tile, *wg. */
+static void build_params(const oftawq_oft *oft, int *tile, int *wg)
+{
+  oftawq__tuning_cayley(oft->ctx, oft->shape.block_size, tile, wg);
+  if (oft->forced_tile) *tile = oft->forced_tile;
+  if (oft->forced_gj_wg) *wg = oft->forced_gj_wg;
+}
+
+void oftawq__oft_force_params(oftawq_oft *oft, int rotate_wg, int tile, int gj_wg)
+{
+  oft->forced_wg = rotate_wg;
+  oft->forced_tile = tile;
+  oft->forced_gj_wg = gj_wg;
+  if (tile || gj_wg) oft->dirty = 1;
+}
+
 /* Exact Cayley on the device: Gauss-Jordan with partial pivoting, one work-group per block, in fp32. */
 static oftawq_status build_exact_device(oftawq_oft *oft)
 {
@@ -398,7 +414,7 @@ static oftawq_status build_exact_device(oftawq_oft *oft)
   cl_int err = CL_SUCCESS;
   char opts[96];
   int tile = POWER_TILE, wg = EXACT_WG;
-  oftawq__tune_cayley(ctx, b, &tile, &wg);
+  build_params(oft, &tile, &wg);
   snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_GJ_WG=%d", b, wg);
   if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_cayley", opts, "oft_cayley_exact", &gj)) < 0 ||
       (status = build_buffer(oft, &oft->build_Q, bytes)) < 0 || (status = build_buffer(oft, &oft->build_A, 2 * bytes)) < 0 ||
@@ -456,7 +472,7 @@ static oftawq_status build_neumann(oftawq_oft *oft)
   int k, cur = 0, steps, tile = POWER_TILE, wg = EXACT_WG;
   const cl_mem *a;
 
-  oftawq__tune_cayley(ctx, b, &tile, &wg);
+  build_params(oft, &tile, &wg);
   l[0] = l[1] = (size_t)tile;
   l[2] = 1;
   snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_TILE=%d", b, tile);
@@ -551,7 +567,7 @@ oftawq_status oftawq__oft_enqueue_rotate_by(oftawq_oft *oft, cl_mem R, oftawq_dt
 {
   oftawq_context *ctx = oft->ctx;
   const int b = oft->shape.block_size, vec = rotate_vec(b);
-  const int wg = oftawq__tune_rotate_wg(ctx, b, rows, ROTATE_WG);
+  int wg = ROTATE_WG;
   cl_uint d = (cl_uint)oft->shape.in_features, nrows = (cl_uint)rows, share = (cl_uint)oft->config.block_share;
   size_t g[2], l[2];
   oftawq_status status;
@@ -559,6 +575,10 @@ oftawq_status oftawq__oft_enqueue_rotate_by(oftawq_oft *oft, cl_mem R, oftawq_dt
   cl_int err;
   char opts[128];
 
+  if (oft->forced_wg)
+    wg = oft->forced_wg;
+  else
+    oftawq__tuning_rotate(ctx, b, rows, &wg);
   snprintf(opts, sizeof opts, "-DOFT_BLOCK=%d -DOFT_VEC=%d -DX_DTYPE=%d -DOFT_WG=%d", b, vec, (int)dtype,
            wg);
   if ((status = oftawq__kernel_cached(ctx, &oft->kernels, "oft_rotate", opts, "oft_rotate", &k)) < 0) return status;

@@ -21,6 +21,7 @@ struct oftawq_oft {
   oftawq__kernel_list *kernels; /* kernel variants used so far */
   int exact_on_device;       /* -1 the default, 0 host LU, 1 device Gauss-Jordan */
   int warned_neumann;        /* the divergence warning was given */
+  int forced_wg, forced_tile, forced_gj_wg; /* the tuner's candidate parameters (0: as tuned) */
   cl_mem build_w, build_Q, build_A, build_P[2]; /* scratch of the R builds, kept between builds */
   /* training (engines/train.c, oft_grad.c, optim.c) */
   cl_mem w_dev;              /* once trainable: the weights on the device, the current copy */
@@ -55,6 +56,10 @@ oftawq_status oftawq__oft_enqueue_skew(oftawq_oft *oft, cl_mem Q);
  * (0 for n = 1) and the coefficient c_k of power k. */
 int oftawq__oft_neumann_last(const oftawq_oft *oft);
 float oftawq__oft_neumann_coef(const oftawq_oft *oft, int k);
+
+/* The tuner's candidate parameters, used instead of the tuned ones (0: as tuned): the rotation's
+ * work-group, the Neumann products' tile, the Gauss-Jordan work-group. Marks R for a rebuild. */
+void oftawq__oft_force_params(oftawq_oft *oft, int rotate_wg, int tile, int gj_wg);
 
 /* The context an adapter belongs to. */
 oftawq_context *oftawq__oft_context(const oftawq_oft *oft);

@@ -47,6 +47,53 @@ oftawq_status oftawq__ordered(oftawq_context *ctx)
   return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(ctx, err, "enqueueing a barrier");
 }
 
+void oftawq__scratch_release_all(oftawq_context *ctx)
+{
+  int i;
+  for (i = 0; i < OFTAWQ__SCRATCH_SLOTS; i++) {
+    if (ctx->scratch[i].buf) clReleaseMemObject(ctx->scratch[i].buf);
+    ctx->scratch[i].buf = NULL;
+    ctx->scratch[i].bytes = 0;
+    ctx->scratch[i].tag = 0;
+  }
+}
+
+uint64_t oftawq__scratch_limit(const oftawq_context *ctx)
+{
+  uint64_t limit = ctx->info.max_alloc_size, quarter = ctx->info.global_mem_size / 4;
+  return quarter && quarter < limit ? quarter : limit;
+}
+
+static int out_of_memory(cl_int err)
+{
+  return err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY ||
+         err == CL_INVALID_BUFFER_SIZE;
+}
+
+oftawq_status oftawq__scratch_shared(oftawq_context *ctx, int slot, size_t bytes, cl_mem *out, uint64_t **tag)
+{
+  oftawq__scratch_slot *s = &ctx->scratch[slot];
+  cl_int err = CL_SUCCESS;
+  int attempt;
+  *out = NULL;
+  if (!s->buf || s->bytes < bytes) {
+    if (s->buf) clReleaseMemObject(s->buf);
+    s->buf = NULL;
+    s->bytes = 0;
+    s->tag = 0;
+    for (attempt = 0; attempt < 2 && !s->buf; attempt++) {
+      if (attempt) oftawq__scratch_release_all(ctx); /* memory pressure: give back what the layers share */
+      s->buf = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes ? bytes : 1, NULL, &err);
+      if (!s->buf && !out_of_memory(err)) break;
+    }
+    if (!s->buf) return oftawq__cl_fail(ctx, err, "allocating %zu bytes of shared scratch", bytes);
+    s->bytes = bytes; /* not cleared: each user writes what it reads (oclgrind 21.10 also mis-tracks a fill) */
+  }
+  *out = s->buf;
+  if (tag) *tag = &s->tag;
+  return OFTAWQ_OK;
+}
+
 oftawq_status oftawq__run_on_host(oftawq_context *ctx, oftawq__device_op op, void *obj, oftawq_dtype dtype,
                                   const void *x, size_t xbytes, void *y, size_t ybytes, size_t rows)
 {

@@ -19,6 +19,15 @@ oftawq_status oftawq__scratch(oftawq_context *ctx, cl_mem *buf, size_t *have, si
 /* On an out-of-order queue, makes what is enqueued next wait for everything enqueued before (for steps
  * that depend on each other without events); nothing on an in-order queue. */
 oftawq_status oftawq__ordered(oftawq_context *ctx);
+/* The context's shared scratch: slot `slot` with at least `bytes` bytes (contents are kept only when it
+ * was big enough already; then *tag says who filled it, else it is reset to 0 and the contents are
+ * undefined). An allocation the device refuses releases every shared buffer (memory pressure) and is
+ * tried once more. */
+oftawq_status oftawq__scratch_shared(oftawq_context *ctx, int slot, size_t bytes, cl_mem *out, uint64_t **tag);
+/* Releases the shared scratch (memory pressure, or the end of the context). */
+void oftawq__scratch_release_all(oftawq_context *ctx);
+/* The largest buffer the shared scratch asks for: the device's max allocation, at most a quarter of its memory. */
+uint64_t oftawq__scratch_limit(const oftawq_context *ctx);
 
 /* Something that computes y from x on the device (a layer, an adapter, a base layer). */
 typedef oftawq_status (*oftawq__device_op)(void *obj, oftawq_dtype dtype, cl_mem x, cl_mem y, size_t rows,

@@ -8,7 +8,8 @@
 #include "runtime/cache.h"
 #include "runtime/device.h"
 #include "runtime/program.h"
-#include "tools/tune.h"
+#include "runtime/buffer.h"
+#include "runtime/tuning.h"
 
 void oftawq_context_options_init(oftawq_context_options *options)
 {
@@ -52,7 +53,7 @@ static oftawq_status context_finish(oftawq_context *ctx, const oftawq_context_op
                   opt->cache_dir);
     }
   }
-  oftawq__tune_load(ctx);
+  oftawq__tuning_load(ctx);
   return OFTAWQ_OK;
 }
 
@@ -155,8 +156,10 @@ void oftawq_context_destroy(oftawq_context *ctx)
   /* Work still queued (an optimizer step, a _cl forward) ends here: releasing the queue only flushes it, and a
    * process that exited right after this while PoCL still built or ran such a kernel crashed in its exit handlers. */
   if (ctx->queue) clFinish(ctx->queue);
+  oftawq__scratch_release_all(ctx);
+  oftawq__programs_refresh_binaries(ctx);
   oftawq__programs_release(ctx);
-  oftawq__tune_free(ctx);
+  oftawq__tuning_free(ctx);
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->cl_ctx) clReleaseContext(ctx->cl_ctx);
   free(ctx->cache_dir);

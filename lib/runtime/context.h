@@ -11,9 +11,19 @@ typedef struct oftawq__program_entry {
   struct oftawq__program_entry *next;
   char *key;
   cl_program program;
+  size_t cached_bytes;              /* the size of its binary in the binary cache (0: not cached) */
+  int compiled_here;                /* compiled from source in this context */
 } oftawq__program_entry;
 
-struct oftawq__tuning; /* tools/tune.c */
+struct oftawq__tuning; /* runtime/tuning.c */
+
+/* A device buffer the context's layers share (runtime/buffer.c), and what it holds. */
+#define OFTAWQ__SCRATCH_SLOTS 3
+typedef struct oftawq__scratch_slot {
+  cl_mem buf;
+  size_t bytes;
+  uint64_t tag;                     /* who filled it last (0: nobody); see oftawq__scratch_shared */
+} oftawq__scratch_slot;
 
 struct oftawq_context {
   cl_platform_id platform;
@@ -31,6 +41,9 @@ struct oftawq_context {
   oftawq__program_entry *programs;
   oftawq_context_stats stats;
   struct oftawq__tuning *tuning;    /* tuned parameters of this device (NULL if out of memory) */
+  oftawq__scratch_slot scratch[OFTAWQ__SCRATCH_SLOTS];
+  uint64_t next_id;                 /* ids for objects that tag scratch contents */
+  unsigned awq_wg_multiple;         /* the AWQ kernels' preferred work-group multiple (0: not asked yet) */
 };
 
 /* Like oftawq__fail for an OpenCL error: maps the code to a status and appends its name. */

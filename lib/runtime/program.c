@@ -76,7 +76,7 @@ static void identity_kernel(const char *key, char *name, size_t cap)
 }
 
 /* Tries the persistent cache; any failure on the way is a miss, never an error. */
-static cl_program load_binary(oftawq_context *ctx, const char *key, const char *options)
+static cl_program load_binary(oftawq_context *ctx, const char *key, const char *options, size_t *cached_bytes)
 {
   unsigned char *bin = NULL;
   size_t len = 0;
@@ -87,6 +87,7 @@ static cl_program load_binary(oftawq_context *ctx, const char *key, const char *
   char identity_name[64];
   if (!oftawq__bincache_load(ctx, key, &bin, &len)) return NULL;
   cbin = bin;
+  *cached_bytes = len;
   prog = clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->device, &len, &cbin, &bin_status, &err);
   free(bin);
   if (!prog || err != CL_SUCCESS || bin_status != CL_SUCCESS ||
@@ -118,26 +119,60 @@ static char *source_with_identity(const char *key, const char *source, size_t le
   return full;
 }
 
-/* Saves the binary of a freshly compiled program. Creating the kernels first
- * matters on drivers that compile lazily (Mali), or the binary is incomplete. */
-static void save_binary(oftawq_context *ctx, cl_program prog, const char *key)
+/* Saves the binary of a freshly compiled program and returns its size (0: not saved). Creating the
+ * kernels first matters on drivers that compile lazily (Mali), or the binary is incomplete. */
+static size_t save_binary(oftawq_context *ctx, cl_program prog, const char *key)
 {
   cl_uint nk = 0, i;
   cl_kernel *kernels = NULL;
   size_t len = 0;
   unsigned char *bin = NULL;
-  if (!ctx->cache_dir) return;
+  if (!ctx->cache_dir) return 0;
   if (clCreateKernelsInProgram(prog, 0, NULL, &nk) == CL_SUCCESS && nk > 0 &&
       (kernels = calloc(nk, sizeof *kernels)) != NULL &&
       clCreateKernelsInProgram(prog, nk, kernels, NULL) == CL_SUCCESS) {
     for (i = 0; i < nk; i++) clReleaseKernel(kernels[i]);
   }
   free(kernels);
-  if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS || len == 0) return;
-  if (!(bin = malloc(len))) return;
+  if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS || len == 0) return 0;
+  if (!(bin = malloc(len))) return 0;
   if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) == CL_SUCCESS)
     oftawq__bincache_store(ctx, key, bin, len);
+  else
+    len = 0;
   free(bin);
+  return len;
+}
+
+void oftawq__programs_refresh_binaries(oftawq_context *ctx)
+{
+  oftawq__program_entry *e;
+  if (!ctx->cache_dir || !ctx->queue || clFinish(ctx->queue) != CL_SUCCESS) return;
+  for (e = ctx->programs; e; e = e->next) {
+    size_t src_len = 0, opt_len = 0, len = 0;
+    char *src = NULL, *opts = NULL;
+    cl_program again = NULL;
+    const char *csrc;
+    if (!e->compiled_here || !e->cached_bytes) continue;
+    /* a program built from the same source now finds the work-group functions in the driver's cache */
+    if (clGetProgramInfo(e->program, CL_PROGRAM_SOURCE, 0, NULL, &src_len) == CL_SUCCESS && src_len > 1 &&
+        clGetProgramBuildInfo(e->program, ctx->device, CL_PROGRAM_BUILD_OPTIONS, 0, NULL, &opt_len) == CL_SUCCESS &&
+        (src = malloc(src_len)) != NULL && (opts = malloc(opt_len + 1)) != NULL &&
+        clGetProgramInfo(e->program, CL_PROGRAM_SOURCE, src_len, src, NULL) == CL_SUCCESS &&
+        clGetProgramBuildInfo(e->program, ctx->device, CL_PROGRAM_BUILD_OPTIONS, opt_len, opts, NULL) == CL_SUCCESS) {
+      csrc = src;
+      opts[opt_len] = '\0';
+      again = clCreateProgramWithSource(ctx->cl_ctx, 1, &csrc, NULL, NULL);
+      if (again && clBuildProgram(again, 1, &ctx->device, opts, NULL, NULL) == CL_SUCCESS &&
+          clGetProgramInfo(again, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) == CL_SUCCESS &&
+          len > e->cached_bytes)
+        e->cached_bytes = save_binary(ctx, again, e->key);
+    }
+    e->compiled_here = 0;
+    if (again) clReleaseProgram(again);
+    free(src);
+    free(opts);
+  }
 }
 
 oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name, const char *source, size_t length,
@@ -166,7 +201,7 @@ oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name,
     status = OFTAWQ_E_OUT_OF_MEMORY;
     goto fail;
   }
-  if ((prog = load_binary(ctx, key, options)) != NULL) {
+  if ((prog = load_binary(ctx, key, options, &e->cached_bytes)) != NULL) {
     ctx->stats.programs_from_binary++;
   } else {
     const char *text = full = source_with_identity(key, source, length, &full_length);
@@ -185,7 +220,8 @@ oftawq_status oftawq__program_from_source(oftawq_context *ctx, const char *name,
       goto fail;
     }
     ctx->stats.programs_from_source++;
-    save_binary(ctx, prog, key);
+    e->cached_bytes = save_binary(ctx, prog, key);
+    e->compiled_here = 1;
   }
   free(full);
   e->key = key;

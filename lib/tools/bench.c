@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef OFTAWQ_HAVE_CLBLAST
 #include <clblast_c.h>
@@ -16,6 +17,7 @@
 #include "engines/layer.h"
 #include "common/ref.h"
 #include "tools/bench_stats.h"
+#include "tools/cpu_int4.h"
 #include "tools/synthetic.h"
 
 
@@ -41,6 +43,8 @@ typedef struct bench {
   float *w_exact;
   oftawq_oft *exact;              /* the same weights on the exact Cayley path */
   cl_mem dqw, dcopy, dense, dx16, dense16, dy16;
+  oftawq__cpu_int4 *cpu;          /* the native peer */
+  float *cpu_y;                   /* its output, M x N */
 } bench;
 
 static void bench_free(bench *b)
@@ -56,6 +60,8 @@ static void bench_free(bench *b)
   for (i = 0; i < 6; i++)
     if (bufs[i]) clReleaseMemObject(bufs[i]);
   oftawq_oft_destroy(b->exact);
+  oftawq__cpu_int4_destroy(b->cpu);
+  free(b->cpu_y);
   free(b->w_exact);
   oftawq__synthetic_free(&b->s);
 }
@@ -191,22 +197,35 @@ static oftawq_status run_exact(bench *b)
 }
 
 #ifdef OFTAWQ_HAVE_CLBLAST
+/* CLBlast's best routine for the shape: y = x . W as a matrix-vector product for one row, GEMM above. */
 static oftawq_status run_clblast_f32(bench *b)
 {
   const oftawq_bench_options *o = &b->o;
-  CLBlastStatusCode st = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, (size_t)o->M,
-                                      (size_t)o->N, (size_t)o->K, 1.0f, b->s.dx, 0, (size_t)o->K, b->dense, 0,
-                                      (size_t)o->N, 0.0f, b->s.dy, 0, (size_t)o->N, &b->ctx->queue, NULL);
+  CLBlastStatusCode st;
+  if (o->M == 1) {
+    st = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeYes, (size_t)o->K, (size_t)o->N, 1.0f, b->dense, 0,
+                      (size_t)o->N, b->s.dx, 0, 1, 0.0f, b->s.dy, 0, 1, &b->ctx->queue, NULL);
+    return st == CLBlastSuccess ? OFTAWQ_OK : oftawq__fail(b->ctx, OFTAWQ_E_OPENCL, "CLBlastSgemv: status %d", (int)st);
+  }
+  st = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, (size_t)o->M, (size_t)o->N,
+                    (size_t)o->K, 1.0f, b->s.dx, 0, (size_t)o->K, b->dense, 0, (size_t)o->N, 0.0f, b->s.dy, 0,
+                    (size_t)o->N, &b->ctx->queue, NULL);
   return st == CLBlastSuccess ? OFTAWQ_OK : oftawq__fail(b->ctx, OFTAWQ_E_OPENCL, "CLBlastSgemm: status %d", (int)st);
 }
 
 static oftawq_status run_clblast_f16(bench *b)
 {
   const oftawq_bench_options *o = &b->o;
-  CLBlastStatusCode st = CLBlastHgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, (size_t)o->M,
-                                      (size_t)o->N, (size_t)o->K, oftawq__float_to_half(1.0f), b->dx16, 0,
-                                      (size_t)o->K, b->dense16, 0, (size_t)o->N, oftawq__float_to_half(0.0f), b->dy16,
-                                      0, (size_t)o->N, &b->ctx->queue, NULL);
+  CLBlastStatusCode st;
+  if (o->M == 1) {
+    st = CLBlastHgemv(CLBlastLayoutRowMajor, CLBlastTransposeYes, (size_t)o->K, (size_t)o->N,
+                      oftawq__float_to_half(1.0f), b->dense16, 0, (size_t)o->N, b->dx16, 0, 1,
+                      oftawq__float_to_half(0.0f), b->dy16, 0, 1, &b->ctx->queue, NULL);
+    return st == CLBlastSuccess ? OFTAWQ_OK : oftawq__fail(b->ctx, OFTAWQ_E_OPENCL, "CLBlastHgemv: status %d", (int)st);
+  }
+  st = CLBlastHgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, (size_t)o->M, (size_t)o->N,
+                    (size_t)o->K, oftawq__float_to_half(1.0f), b->dx16, 0, (size_t)o->K, b->dense16, 0, (size_t)o->N,
+                    oftawq__float_to_half(0.0f), b->dy16, 0, (size_t)o->N, &b->ctx->queue, NULL);
   return st == CLBlastSuccess ? OFTAWQ_OK : oftawq__fail(b->ctx, OFTAWQ_E_OPENCL, "CLBlastHgemm: status %d", (int)st);
 }
 
@@ -245,6 +264,22 @@ done:
   return status;
 }
 #endif
+
+/* The native peer on the host: as many threads as the OpenCL CPU device uses (on another device: the
+ * host's processors), on AutoAWQ's tensors as they are. */
+static oftawq_status cpu_setup(bench *b)
+{
+  const oftawq_bench_options *o = &b->o;
+  long threads = b->ctx->info.is_cpu ? (long)b->ctx->info.compute_units : sysconf(_SC_NPROCESSORS_ONLN);
+  oftawq_status status;
+  if (!(b->cpu_y = malloc((size_t)o->M * o->N * sizeof(float))))
+    return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  status = oftawq__cpu_int4_create(b->s.qw, b->s.qz, b->s.sc, b->s.bias, o->K, o->N, o->G, o->M,
+                                   threads < 1 ? 1 : threads > 256 ? 256 : (int)threads, &b->cpu);
+  return status < 0 ? oftawq__fail(b->ctx, status, "cannot start the cpu_int4 peer") : OFTAWQ_OK;
+}
+
+static oftawq_status run_cpu_int4(bench *b) { return oftawq__cpu_int4_forward(b->cpu, b->s.x, b->cpu_y, b->o.M); }
 
 /* --- checks: the output of one call against the reference --- */
 
@@ -288,6 +323,19 @@ static oftawq_status check_matmul(bench *b, const char *impl, oftawq_oft *oft, i
 }
 
 static oftawq_status check_awq(bench *b) { return check_matmul(b, "awq", NULL, 0, 1, 0); }
+
+static oftawq_status check_cpu_int4(bench *b)
+{
+  size_t N = (size_t)b->o.N;
+  float *got = malloc(OFTAWQ__CHECKED_ROWS * N * sizeof(float));
+  oftawq_status status;
+  if (!got) return oftawq__fail(b->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  memcpy(got, b->cpu_y, N * sizeof(float));
+  memcpy(got + N, b->cpu_y + (size_t)(b->o.M - 1) * N, N * sizeof(float));
+  status = oftawq__synthetic_check_output(&b->s, "cpu_int4", NULL, 0, 1, got);
+  free(got);
+  return status;
+}
 
 /* Three adapters with the same weights: the reference is x . R . R . R. */
 static oftawq_status check_three(bench *b) { return check_matmul(b, "oft_awq_3", adapter(b), 3, 1, 0); }
@@ -378,7 +426,7 @@ static void workload(const bench *b, const char *name, double *bytes, double *fl
   double w_bytes = r * bs * (bs - 1) / 2 * 4 + r * bs * bs * 4;
   *bytes = *flops = 0;
   if (!strcmp(name, "copy")) *bytes = 2 * (K * N / 2);
-  else if (!strncmp(name, "awq", 3)) *bytes = packed + act, *flops = 2 * M * K * N;
+  else if (!strncmp(name, "awq", 3) || !strcmp(name, "cpu_int4")) *bytes = packed + act, *flops = 2 * M * K * N;
   else if (!strncmp(name, "oft_awq", 7) && strcmp(name, "oft_awq_recompute")) *bytes = packed + act + rot_bytes, *flops = 2 * M * K * N + rot_flops;
   else if (!strcmp(name, "oft_awq_recompute"))
     *bytes = packed + act + rot_bytes + w_bytes, *flops = 2 * M * K * N + rot_flops + neumann;
@@ -389,11 +437,55 @@ static void workload(const bench *b, const char *name, double *bytes, double *fl
   else if (!strcmp(name, "clblast_f16")) *bytes = K * N * 2 + act / 2, *flops = 2 * M * K * N;
 }
 
+/* Bytes of the AWQ tensors: the least a call must read. */
+static double format_bytes(const oftawq_bench_options *o)
+{
+  double K = o->K, N = o->N, G = o->G;
+  return K * N / 2 + (K / G) * N * 2 + (K / G) * N / 2 + N * 2;
+}
+
+/* Bytes of weights one call reads (packed AWQ tensors, dense copies, the adapters' R), by the plan it
+ * runs: each pass over the weight serves a work-group's rows, a fused rotation reads R per work-group. */
+static double weight_read(bench *b, const char *name)
+{
+  const oftawq_bench_options *o = &b->o;
+  oftawq_awq *base = oftawq_layer_base(b->s.layer);
+  double packed = format_bytes(o), R = (double)o->K * o->block_size * 4, dense = (double)o->K * o->N * 4;
+  oftawq__awq_plan p;
+  oftawq__awq_geometry g;
+  double groups, passes, total;
+  int rotations = 0, fused = 0;
+  if (!strcmp(name, "copy")) return (double)o->K * o->N / 2;
+  if (!strcmp(name, "cpu_int4")) return packed;
+  if (!strcmp(name, "clblast_f32")) return dense;
+  if (!strcmp(name, "clblast_f16")) return dense / 2;
+  if (strncmp(name, "awq", 3) && strncmp(name, "oft_awq", 7)) return 0;
+  oftawq__awq_plan_for(base, (size_t)o->M, &p);
+  if (!strcmp(name, "awq_gemv")) p.path = OFTAWQ_AWQ_GEMV;
+  if (!strcmp(name, "awq_gemm")) p.path = OFTAWQ_AWQ_GEMM;
+  if (!strcmp(name, "awq_dense")) p.path = OFTAWQ_AWQ_DENSE;
+  if (!strncmp(name, "oft_awq", 7)) {
+    fused = !strcmp(name, "oft_awq_fused") || (!strcmp(name, "oft_awq") && p.fuse) ||
+            (!strcmp(name, "oft_awq_recompute") && p.fuse);
+    fused = fused && oftawq__awq_can_fuse(base, &p, (size_t)o->M);
+    rotations = !strcmp(name, "oft_awq_3") ? 3 : fused ? 0 : 1;
+  }
+  if (p.path == OFTAWQ_AWQ_DENSE) /* the dequantised tile(s), and the packed weight unless the scratch keeps it */
+    return dense + (oftawq__awq_dense_tiles(base) == 1 ? 0 : packed) + rotations * R;
+  oftawq__awq_plan_geometry(&p, &g);
+  if (oftawq__awq_layout(base) != 0) g.vec = 1; /* the K4 layout serves one word per item */
+  passes = ceil((double)o->M / ((double)g.rows * g.rgroups));
+  groups = ceil((double)o->N / 8 / g.vec / g.cols) * passes;
+  total = passes * packed + rotations * R;
+  if (fused) total += groups * R;
+  return total;
+}
+
 oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options *options,
                                  oftawq_bench_result *results, size_t capacity, size_t *count,
                                  void (*progress)(void *user, const char *impl), void *user)
 {
-  impl impls[17];
+  impl impls[20];
   size_t n_impl = 0, i;
   bench b;
   oftawq_status status;
@@ -430,9 +522,13 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
     impls[n_impl++] = (impl){"cayley_exact_device", run_exact_device, check_exact};
   }
 #ifdef OFTAWQ_HAVE_CLBLAST
-  impls[n_impl++] = (impl){"clblast_f32", run_clblast_f32, check_clblast_f32};
-  if (ctx->info.has_fp16) impls[n_impl++] = (impl){"clblast_f16", run_clblast_f16, check_clblast_f16};
+  /* the dense peers need the fp32 weight in one buffer */
+  if ((uint64_t)b.o.K * (uint64_t)b.o.N * 4 <= ctx->info.max_alloc_size) {
+    impls[n_impl++] = (impl){"clblast_f32", run_clblast_f32, check_clblast_f32};
+    if (ctx->info.has_fp16) impls[n_impl++] = (impl){"clblast_f16", run_clblast_f16, check_clblast_f16};
+  }
 #endif
+  impls[n_impl++] = (impl){"cpu_int4", run_cpu_int4, check_cpu_int4};
   if ((status = bench_setup(&b)) < 0) goto done;
   for (i = 0; i < n_impl && *count < capacity; i++) {
     oftawq_bench_result *r = &results[*count];
@@ -445,12 +541,15 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
     r->G = b.o.G;
     r->block_size = b.o.block_size;
     workload(&b, impls[i].name, &r->bytes, &r->flops);
+    r->weight_minimum = format_bytes(&b.o);
+    if (!strcmp(impls[i].name, "cpu_int4") && (status = cpu_setup(&b)) < 0) goto done;
     if (progress) progress(user, impls[i].name);
 #ifdef OFTAWQ_HAVE_CLBLAST
     if (!strcmp(impls[i].name, "clblast_f32") && (status = dense_setup(&b, 0)) < 0) goto done;
     if (!strcmp(impls[i].name, "clblast_f16") && (status = dense_setup(&b, 1)) < 0) goto done;
 #endif
     if ((status = prepare(&b, &impls[i], r)) < 0) goto done;
+    r->weight_bytes = weight_read(&b, impls[i].name);
     (*count)++;
   }
   if (progress) progress(user, "timing");

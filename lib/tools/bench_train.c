@@ -356,8 +356,9 @@ oftawq_status oftawq_bench_train(oftawq_context *ctx, const oftawq_bench_options
     for (i = 0; i < *count; i++)
       if ((status = run_timed(&b, &impls[i], &t[i * runs + k])) < 0) goto done;
   for (i = 0; i < *count; i++) oftawq__bench_summarize(&results[i], t + i * runs, runs);
-  /* training must not have made a dense copy of W (K x N floats) */
-  if (oftawq__awq_dense_bytes(oftawq_layer_base(b.s.layer)) || oftawq__awq_dense_bytes(oftawq_layer_base(b.s3.layer)))
+  /* training must not have made a dense copy of W (K x N floats): the layers keep their int4 tensors only */
+  if (oftawq__awq_device_bytes(oftawq_layer_base(b.s.layer)) >= (size_t)b.o.K * b.o.N * sizeof(float) ||
+      oftawq__awq_device_bytes(oftawq_layer_base(b.s3.layer)) >= (size_t)b.o.K * b.o.N * sizeof(float))
     status = oftawq__fail(ctx, OFTAWQ_E_INTERNAL, "training allocated a dense copy of W");
 done:
   free(t);

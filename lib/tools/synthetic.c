@@ -66,6 +66,36 @@ static cl_mem device_buffer(oftawq_context *ctx, size_t bytes, const void *init,
   return m;
 }
 
+oftawq_status oftawq__synthetic_check_shape(oftawq_context *ctx, int K, int N, int M, int G, int block_size)
+{
+  uint64_t packed, act, limit = ctx->info.max_alloc_size;
+  if (M < 1 || K < 1 || N < 8 || N % 8 || G < 1 || K % G || block_size < 1)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT,
+                        "synthetic layer K=%d N=%d M=%d G=%d b=%d: need N %% 8 == 0, K %% G == 0, all >= 1", K, N, M, G,
+                        block_size);
+  packed = (uint64_t)K * (uint64_t)N / 2;
+  act = (uint64_t)M * (uint64_t)(K > N ? K : N) * 4;
+  if (packed > limit || act > limit || packed + act > ctx->info.global_mem_size)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT,
+                        "a %d x %d layer needs %llu bytes of packed weight and %llu of activations at M = %d; the "
+                        "device holds at most %llu in one buffer and %llu in all",
+                        K, N, (unsigned long long)packed, (unsigned long long)act, M, (unsigned long long)limit,
+                        (unsigned long long)ctx->info.global_mem_size);
+  return OFTAWQ_OK;
+}
+
+void oftawq__synthetic_tensors(const oftawq__synthetic *s, oftawq_awq_tensors *t)
+{
+  oftawq_awq_tensors_init(t);
+  t->K = s->K;
+  t->N = s->N;
+  t->G = s->G;
+  t->qweight = s->qw;
+  t->qzeros = s->qz;
+  t->scales = s->sc;
+  t->bias = s->bias;
+}
+
 oftawq_status oftawq__synthetic_create(oftawq_context *ctx, int K, int N, int M, int G, int block_size, uint64_t seed,
                                        oftawq__synthetic *s)
 {
@@ -78,10 +108,7 @@ oftawq_status oftawq__synthetic_create(oftawq_context *ctx, int K, int N, int M,
 
   memset(s, 0, sizeof *s);
   s->ctx = ctx;
-  if (M < 1 || K < 1 || N < 8 || N % 8 || G < 1 || K % G || block_size < 1)
-    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT,
-                        "synthetic layer K=%d N=%d M=%d G=%d b=%d: need N %% 8 == 0, K %% G == 0, all >= 1", K, N, M, G,
-                        block_size);
+  if ((status = oftawq__synthetic_check_shape(ctx, K, N, M, G, block_size)) < 0) return status;
   s->K = K;
   s->N = N;
   s->M = M;
@@ -119,13 +146,7 @@ oftawq_status oftawq__synthetic_create(oftawq_context *ctx, int K, int N, int M,
   for (i = 0; i < s->n_oft; i++) s->w_oft[i] = uniform(&r, -OFT_WEIGHT_SPAN, OFT_WEIGHT_SPAN) / (float)shape.block_size;
 
   oftawq_target_init(&t);
-  t.tensors.K = K;
-  t.tensors.N = N;
-  t.tensors.G = G;
-  t.tensors.qweight = s->qw;
-  t.tensors.qzeros = s->qz;
-  t.tensors.scales = s->sc;
-  t.tensors.bias = s->bias;
+  oftawq__synthetic_tensors(s, &t.tensors);
   if ((status = oftawq_dispatch(ctx, &t, OFTAWQ__SYNTHETIC_ADAPTER, &c, s->w_oft, s->n_oft, &s->layer)) == OFTAWQ_OK &&
       (s->dx = device_buffer(ctx, (size_t)M * K * 4, s->x, &status)) != NULL &&
       (s->dy = device_buffer(ctx, (size_t)M * N * 4, NULL, &status)) != NULL)

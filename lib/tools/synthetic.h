@@ -22,9 +22,13 @@ typedef struct oftawq__synthetic {
   cl_mem dx, dy, dxr;       /* x; an M x N output; an M x K rotated-input buffer */
 } oftawq__synthetic;
 
+/* Checks a shape before anything is allocated: positive, N % 8 == 0, K % G == 0, and buffers the device can hold. */
+oftawq_status oftawq__synthetic_check_shape(oftawq_context *ctx, int K, int N, int M, int G, int block_size);
 oftawq_status oftawq__synthetic_create(oftawq_context *ctx, int K, int N, int M, int G, int block_size, uint64_t seed,
                                        oftawq__synthetic *s);
 void oftawq__synthetic_free(oftawq__synthetic *s);
+/* The synthetic layer's host tensors, for another base layer on the same weights (another device layout). */
+void oftawq__synthetic_tensors(const oftawq__synthetic *s, oftawq_awq_tensors *t);
 
 /* Rows 0 and M-1 of a device buffer of M x cols floats. */
 oftawq_status oftawq__synthetic_read_rows(const oftawq__synthetic *s, cl_mem buf, size_t cols, float *out);

@@ -1,24 +1,17 @@
-/* tune.c: per-device autotuning - the time-boxed search and the tuning database (memory, cache folder, files). */
+/* tune.c: per-device autotuning - the time-boxed search above the layer: it hands each candidate to the engines
+ * as an explicit plan, checks it against the reference, times it, and stores the winners in the tuning database. */
 #include "config.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "runtime/cache.h"
-#include "runtime/kernels.h"
+#include "engines/awq_repack.h"
 #include "engines/oft.h"
+#include "runtime/tuning.h"
 #include "tools/synthetic.h"
-#include "common/fileio.h"
 #include "tools/tune.h"
 
-#define DB_MAGIC "oftawq-tune 1"
-#define DB_PREFIX "tune-"
-#define DB_SUFFIX ".db"
-#define MAX_CANDIDATES 32
 #define DEFAULT_BUDGET_S 60.0
 #define DEFAULT_RUNS 3
 /* Fusion must win clearly: the best of this many alternated measurements, by this factor. */
@@ -26,325 +19,128 @@
 #define FUSION_MARGIN 0.95
 /* What a first dense (CLBlast) candidate may cost: CLBlast compiles its GEMM program then (~10 s on PoCL). */
 #define DENSE_COLD_S 15.0
-/* Rows the search uses for each M bucket. */
-static const int bucket_rows[OFTAWQ__M_BUCKETS] = {1, 8, 64, 256, 512};
-static const char *const path_names[] = {"auto", "gemv", "gemm", "dense"};
 
-typedef struct entry {
-  char *key, *value;
-} entry;
-
-struct oftawq__tuning {
-  entry *e;
-  size_t n, cap;
-  char *identity;                /* device, driver, library and kernel sources the entries are valid for */
-};
-
-int oftawq__m_bucket(size_t rows)
-{
-  return rows <= 1 ? 0 : rows <= 8 ? 1 : rows <= 64 ? 2 : rows <= 256 ? 3 : 4;
-}
-
-/* Shape classes: K and N rounded up to a power of two. */
-static int pow2_class(int v)
-{
-  int c = 1;
-  while (c < v && c < (1 << 30)) c <<= 1;
-  return c;
-}
-
-static void awq_key(char *buf, size_t cap, int K, int N, int G, size_t rows)
-{
-  if (G == K)
-    snprintf(buf, cap, "awq K%d N%d Gall M%d", pow2_class(K), pow2_class(N), oftawq__m_bucket(rows));
-  else
-    snprintf(buf, cap, "awq K%d N%d G%d M%d", pow2_class(K), pow2_class(N), G, oftawq__m_bucket(rows));
-}
-
-static void rotate_key(char *buf, size_t cap, int b, size_t rows)
-{
-  snprintf(buf, cap, "rotate b%d M%d", b, oftawq__m_bucket(rows));
-}
-
-static void plan_text(const oftawq__awq_plan *p, char *buf, size_t cap)
-{
-  snprintf(buf, cap, "path=%s split=%d cols=%d rpi=%d gcols=%d grows=%d grgroups=%d fuse=%d", path_names[p->path],
-           p->split, p->cols, p->rpi, p->gcols, p->grows, p->grgroups, p->fuse);
-}
-
-static int plan_parse(const char *text, oftawq__awq_plan *p)
-{
-  char path[16];
-  oftawq__awq_plan q = *p;
-  int i;
-  if (sscanf(text, "path=%15s split=%d cols=%d rpi=%d gcols=%d grows=%d grgroups=%d fuse=%d", path, &q.split, &q.cols,
-             &q.rpi, &q.gcols, &q.grows, &q.grgroups, &q.fuse) != 8)
-    return 0;
-  for (i = 1; i < 4; i++)
-    if (!strcmp(path, path_names[i])) q.path = (oftawq_awq_path)i;
-  if (q.path == OFTAWQ_AWQ_AUTO || q.split < 1 || q.cols < 1 || q.rpi < 1 || q.gcols < 1 || q.grows < 1 ||
-      q.grgroups < 1)
-    return 0;
-  *p = q;
-  return 1;
-}
-
-/* --------------------------------------------------------------- the database */
-
-static const char *lookup(const oftawq_context *ctx, const char *key)
-{
-  size_t i;
-  if (!ctx->tuning) return NULL;
-  for (i = 0; i < ctx->tuning->n; i++)
-    if (!strcmp(ctx->tuning->e[i].key, key)) return ctx->tuning->e[i].value;
-  return NULL;
-}
-
-static oftawq_status set_entry(struct oftawq__tuning *t, const char *key, const char *value)
-{
-  size_t i;
-  char *v = oftawq__strdup(value), *k;
-  if (!v) return OFTAWQ_E_OUT_OF_MEMORY;
-  for (i = 0; i < t->n; i++)
-    if (!strcmp(t->e[i].key, key)) {
-      free(t->e[i].value);
-      t->e[i].value = v;
-      return OFTAWQ_OK;
-    }
-  if (t->n == t->cap) {
-    entry *g = realloc(t->e, (t->cap * 2 + 8) * sizeof *g);
-    if (!g) {
-      free(v);
-      return OFTAWQ_E_OUT_OF_MEMORY;
-    }
-    t->e = g;
-    t->cap = t->cap * 2 + 8;
-  }
-  if (!(k = oftawq__strdup(key))) {
-    free(v);
-    return OFTAWQ_E_OUT_OF_MEMORY;
-  }
-  t->e[t->n].key = k;
-  t->e[t->n].value = v;
-  t->n++;
-  return OFTAWQ_OK;
-}
-
-static void remove_entry(struct oftawq__tuning *t, const char *key)
-{
-  size_t i;
-  for (i = 0; i < t->n; i++)
-    if (!strcmp(t->e[i].key, key)) {
-      free(t->e[i].key);
-      free(t->e[i].value);
-      t->e[i] = t->e[--t->n];
-      return;
-    }
-}
-
-static void free_entries(struct oftawq__tuning *t)
-{
-  size_t i;
-  for (i = 0; i < t->n; i++) {
-    free(t->e[i].key);
-    free(t->e[i].value);
-  }
-  free(t->e);
-  t->e = NULL;
-  t->n = t->cap = 0;
-}
-
-void oftawq__tune_free(oftawq_context *ctx)
-{
-  if (!ctx->tuning) return;
-  free_entries(ctx->tuning);
-  free(ctx->tuning->identity);
-  free(ctx->tuning);
-  ctx->tuning = NULL;
-}
-
-/* Everything that makes tuned values valid: the device and driver, our version and kernel sources. */
-static char *identity(const oftawq_context *ctx)
-{
-  static const char *const families[] = {"common", "awq", "oft_rotate", "oft_cayley"};
-  const oftawq_device_info *i = &ctx->info;
-  uint64_t h = OFTAWQ__FNV_OFFSET;
-  size_t k, n;
-  char *s;
-  for (k = 0; k < sizeof families / sizeof families[0]; k++) {
-    const oftawq__kernel_source *src = oftawq__kernel_source_find(families[k]);
-    if (src) h = oftawq__fnv1a(h, src->source, src->length);
-  }
-  n = strlen(i->platform_name) + strlen(i->name) + strlen(i->version) + strlen(i->driver_version) + 64;
-  if ((s = malloc(n)) != NULL)
-    snprintf(s, n, "%s|%s|%s|%s|oftawq %s|kernels %016llx", i->platform_name, i->name, i->version, i->driver_version,
-             OFTAWQ_VERSION_STRING, (unsigned long long)h);
-  return s;
-}
-
-/* Serialises a database: header, entries, checksum line. Caller frees. */
-static char *serialise(const struct oftawq__tuning *t, size_t *len)
-{
-  size_t cap = strlen(t->identity) + 128, i, n = 0;
-  char *buf;
-  for (i = 0; i < t->n; i++) cap += strlen(t->e[i].key) + strlen(t->e[i].value) + 16;
-  if (!(buf = malloc(cap))) return NULL;
-  n += (size_t)snprintf(buf + n, cap - n, "%s\ndevice %s\n", DB_MAGIC, t->identity);
-  for (i = 0; i < t->n; i++) n += (size_t)snprintf(buf + n, cap - n, "entry %s\t%s\n", t->e[i].key, t->e[i].value);
-  n += (size_t)snprintf(buf + n, cap - n, "checksum %016llx\n",
-                        (unsigned long long)oftawq__fnv1a(OFTAWQ__FNV_OFFSET, buf, n));
-  *len = n;
-  return buf;
-}
-
-/* Parses a database file; 1 when well formed and its checksum holds. Fills entries and identity. */
-static int parse_file(const char *path, struct oftawq__tuning *out)
-{
-  char *text = NULL, *line, *save = NULL, *sum;
-  size_t len = 0;
-  int ok = 0;
-  unsigned long long want = 0;
-  memset(out, 0, sizeof *out);
-  if (oftawq__file_read(path, 0, OFTAWQ__MAX_TEXT_FILE, &text, &len, NULL, 0) == OFTAWQ_OK) {
-    sum = strstr(text, "checksum ");
-    if (sum && (sum == text || sum[-1] == '\n') && sscanf(sum, "checksum %16llx", &want) == 1 &&
-        oftawq__fnv1a(OFTAWQ__FNV_OFFSET, text, (size_t)(sum - text)) == want) {
-      *sum = '\0';
-      ok = 1;
-      line = strtok_r(text, "\n", &save);
-      if (!line || strcmp(line, DB_MAGIC)) ok = 0;
-      line = ok ? strtok_r(NULL, "\n", &save) : NULL;
-      if (!line || strncmp(line, "device ", 7) || !(out->identity = oftawq__strdup(line + 7))) ok = 0;
-      while (ok && (line = strtok_r(NULL, "\n", &save)) != NULL) {
-        char *tab = strchr(line, '\t');
-        if (strncmp(line, "entry ", 6) || !tab) {
-          ok = 0;
-          break;
-        }
-        *tab = '\0';
-        if (set_entry(out, line + 6, tab + 1) < 0) ok = 0;
-      }
-    }
-  }
-  free(text);
-  if (!ok) {
-    free_entries(out);
-    free(out->identity);
-    out->identity = NULL;
-  }
-  return ok;
-}
-
-static char *db_path(const oftawq_context *ctx)
-{
-  size_t n;
-  char *p;
-  if (!ctx->cache_dir || !ctx->tuning) return NULL;
-  n = strlen(ctx->cache_dir) + 64;
-  if ((p = malloc(n)) != NULL)
-    snprintf(p, n, "%s/" DB_PREFIX "%016llx" DB_SUFFIX, ctx->cache_dir,
-             (unsigned long long)oftawq__fnv1a(OFTAWQ__FNV_OFFSET, ctx->tuning->identity,
-                                               strlen(ctx->tuning->identity)));
-  return p;
-}
-
-void oftawq__tune_load(oftawq_context *ctx)
-{
-  struct oftawq__tuning file;
-  char *path;
-  if (!(ctx->tuning = calloc(1, sizeof *ctx->tuning))) return;
-  if (!(ctx->tuning->identity = identity(ctx))) {
-    free(ctx->tuning);
-    ctx->tuning = NULL;
-    return;
-  }
-  if (!(path = db_path(ctx))) return;
-  if (access(path, F_OK) == 0 || errno != ENOENT) { /* present, or there but unreadable (a loop of links) */
-    if (parse_file(path, &file) && !strcmp(file.identity, ctx->tuning->identity)) {
-      ctx->tuning->e = file.e;
-      ctx->tuning->n = file.n;
-      ctx->tuning->cap = file.cap;
-      free(file.identity);
-    } else {
-      if (file.identity) { /* well formed, but another device's */
-        free_entries(&file);
-        free(file.identity);
-      }
-      ctx->stats.tuning_rejected++;
-      oftawq__log(ctx, OFTAWQ_LOG_WARNING, "ignoring the corrupt or foreign tuning database '%s'; tune again", path);
-    }
-  }
-  free(path);
-}
-
-static oftawq_status save(oftawq_context *ctx)
-{
-  char *path = db_path(ctx), *text;
-  size_t len = 0;
-  int rc;
-  if (!path) return OFTAWQ_OK; /* memory only */
-  if (!(text = serialise(ctx->tuning, &len))) {
-    free(path);
-    return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-  }
-  rc = oftawq__write_file_atomic(path, text, len, "", 0, NULL, 0);
-  free(text);
-  if (rc != 0) {
-    oftawq__log(ctx, OFTAWQ_LOG_WARNING, "cannot write the tuning database '%s'", path);
-  }
-  free(path);
-  return OFTAWQ_OK;
-}
-
-void oftawq__tune_awq_plan(const oftawq_context *ctx, int K, int N, int G, size_t rows, oftawq__awq_plan *plan)
-{
-  char key[96];
-  const char *v;
-  awq_key(key, sizeof key, K, N, G, rows);
-  if ((v = lookup(ctx, key)) != NULL && plan_parse(v, plan)) plan->tuned = 1;
-}
-
-static void cayley_key(char *buf, size_t cap, int b) { snprintf(buf, cap, "cayley b%d", b); }
-
-void oftawq__tune_cayley(const oftawq_context *ctx, int b, int *tile, int *gj_wg)
-{
-  char key[32];
-  const char *v;
-  int t, w;
-  cayley_key(key, sizeof key, b);
-  if ((v = lookup(ctx, key)) != NULL && sscanf(v, "tile=%d gjwg=%d", &t, &w) == 2 && t > 0 && w > 0) {
-    *tile = t;
-    *gj_wg = w;
-  }
-}
-
-int oftawq__tune_rotate_wg(const oftawq_context *ctx, int b, size_t rows, int fallback)
-{
-  char key[64];
-  const char *v;
-  int wg;
-  rotate_key(key, sizeof key, b, rows);
-  if ((v = lookup(ctx, key)) != NULL && sscanf(v, "wg=%d", &wg) == 1 && wg > 0) return wg;
-  return fallback;
-}
-
-/* --------------------------------------------------------------- the search */
+/* The parameter values the search combines (each candidate must also fit the device). */
+static const int split_values[] = {1, 2, 4, 8, 16, 32};
+static const int cols_values[] = {4, 8, 16, 32, 64};
+static const int vec_values[] = {1, 2, 4, 8};
+static const int grows_values[] = {1, 2, 4, 8};
+static const int grgroups_values[] = {1, 2, 4};
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 typedef struct tuner {
   oftawq_context *ctx;
   oftawq_tune_options o;
   oftawq_tune_report r;
   double start, deadline, last;    /* last: what the latest candidate cost, to stop before the budget ends */
+  double looked;                   /* when the search last looked at the clock (report.longest_step_s) */
   int dense_warm;                  /* a dense candidate ran already (CLBlast has compiled) */
+  int unit_tries;                  /* candidates tried in the current unit (options.max_candidates) */
 } tuner;
 
-static int time_left(const tuner *t) { return oftawq__now() + t->last <= t->deadline; }
+/* Whether another step fits the budget: the latest candidate's cost must still fit before the deadline.
+ * Every step of the search starts with this look, so the report's longest step bounds the overrun. */
+static int time_left(tuner *t)
+{
+  const double now = oftawq__now();
+  if (now - t->looked > t->r.longest_step_s) t->r.longest_step_s = now - t->looked;
+  t->looked = now;
+  return now + t->last <= t->deadline;
+}
+
+/* Whether the current unit may try another candidate: time left and under options.max_candidates. */
+static int may_try(tuner *t)
+{
+  return (t->o.max_candidates <= 0 || t->unit_tries < t->o.max_candidates) && time_left(t);
+}
 
 static int cmp_double(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
+
+/* ------------------------------------------------------------------ candidates */
+
+static int differences(const oftawq__awq_plan *a, const oftawq__awq_plan *b)
+{
+  if (a->path != b->path) return 99;
+  if (a->path == OFTAWQ_AWQ_GEMV)
+    return (a->split != b->split) + (a->cols != b->cols) + (a->vec != b->vec);
+  return (a->gcols != b->gcols) + (a->grows != b->grows) + (a->grgroups != b->grgroups) + (a->gvec != b->gvec);
+}
+
+static int same_launch(const oftawq__awq_plan *a, const oftawq__awq_plan *b) { return differences(a, b) == 0; }
+
+/* Adds a candidate unless it is there already or does not fit. */
+static void offer(oftawq_context *ctx, int G, int N, const oftawq__awq_plan *p, oftawq__awq_plan *c, int *n, int cap)
+{
+  int i;
+  oftawq__awq_geometry g;
+  oftawq__awq_plan_geometry(p, &g);
+  if (*n >= cap || (N / 8) % g.vec || !oftawq__awq_plan_fits(ctx, p, G, NULL, 0)) return;
+  for (i = 0; i < *n; i++)
+    if (same_launch(&c[i], p) && c[i].test_wrong == p->test_wrong) return;
+  c[(*n)++] = *p;
+}
+
+int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int rows, int inject_wrong,
+                                oftawq__awq_plan *out)
+{
+  oftawq__awq_plan base, grid[512], p;
+  int n = 0, ng = 0, d, i, a, b, c, e, rpi;
+  if (G == -1) G = K;
+  oftawq__awq_default_plan(ctx, K, N, G, (size_t)rows, &base);
+  for (rpi = 1; rpi < OFTAWQ__MAX_ROWS_PER_ITEM && rpi < rows;) rpi *= 2;
+  base.rpi = rpi;
+  offer(ctx, G, N, &base, out, &n, OFTAWQ__MAX_CANDIDATES);
+  if (inject_wrong) {
+    p = base;
+    p.test_wrong = 1;
+    offer(ctx, G, N, &p, out, &n, OFTAWQ__MAX_CANDIDATES);
+  }
+#ifdef OFTAWQ_HAVE_CLBLAST
+  if (rows > 1 && base.path != OFTAWQ_AWQ_DENSE) {
+    p = base;
+    p.path = OFTAWQ_AWQ_DENSE;
+    out[n++] = p;
+  }
+#endif
+  /* one pass over the weight serves up to 8 rows: the GEMV up to 8, the GEMM from 2 */
+  for (a = 0; rows <= OFTAWQ__MAX_ROWS_PER_ITEM && a < COUNT(split_values); a++)
+    for (b = 0; b < COUNT(cols_values); b++)
+      for (c = 0; c < COUNT(vec_values) && ng < COUNT(grid); c++) {
+        p = base;
+        p.path = OFTAWQ_AWQ_GEMV;
+        p.split = split_values[a];
+        p.cols = cols_values[b];
+        p.vec = vec_values[c];
+        grid[ng++] = p;
+      }
+  for (a = 0; rows > 1 && a < COUNT(cols_values); a++)
+    for (b = 0; b < COUNT(grows_values); b++)
+      for (c = 0; c < COUNT(grgroups_values); c++)
+        for (e = 0; e < COUNT(vec_values) && ng < COUNT(grid); e++) {
+          p = base;
+          p.path = OFTAWQ_AWQ_GEMM;
+          p.gcols = cols_values[a];
+          p.grows = grows_values[b];
+          p.grgroups = grgroups_values[c];
+          p.gvec = vec_values[e];
+          if (p.grows * p.grgroups > 2 * rows) continue; /* mostly empty rows */
+          grid[ng++] = p;
+        }
+  /* nearest to the default first: one parameter changed, then two, then three; the paths alternate */
+  for (d = 1; d <= 4; d++)
+    for (i = 0; i < ng; i++) {
+      oftawq__awq_plan ref = base;
+      ref.path = grid[i].path;
+      if (differences(&grid[i], &ref) == d) offer(ctx, G, N, &grid[i], out, &n, OFTAWQ__MAX_CANDIDATES);
+    }
+  return n;
+}
+
+/* ------------------------------------------------------------------ jobs */
 
 /* What one candidate runs: the base layer on a plan, the rotation, or the layer (rotation + base, or fused). */
 typedef enum job_kind { JOB_BASE, JOB_ROTATE, JOB_LAYER, JOB_FUSED, JOB_CAYLEY } job_kind;
@@ -354,6 +150,7 @@ typedef struct job {
   oftawq__synthetic *s;
   const oftawq__awq_plan *plan;
   oftawq_oft *oft;                /* JOB_CAYLEY: the adapter whose R is rebuilt */
+  oftawq_awq *base;               /* JOB_BASE: another base layer on the same tensors (NULL: the layer's) */
 } job;
 
 static oftawq_oft *synthetic_adapter(const oftawq__synthetic *s)
@@ -370,7 +167,8 @@ static oftawq_status run_job(const job *j)
   oftawq__fused_oft f;
   switch (j->kind) {
   case JOB_BASE:
-    return oftawq__awq_enqueue_plan(base, OFTAWQ_F32, s->dx, s->dy, (size_t)s->M, j->plan, NULL, 0, NULL, NULL);
+    return oftawq__awq_enqueue_plan(j->base ? j->base : base, OFTAWQ_F32, s->dx, s->dy, (size_t)s->M, j->plan, NULL, 0,
+                                    NULL, NULL);
   case JOB_ROTATE:
     return oftawq__oft_enqueue_rotate(oft, OFTAWQ_F32, s->dx, s->dxr, (size_t)s->M, NULL, 0, 0, NULL, NULL);
   case JOB_LAYER:
@@ -421,6 +219,7 @@ static double try_job(tuner *t, const job *j)
 {
   double t0 = oftawq__now(), times[16], median = -1;
   int i, runs = t->o.runs < 16 ? t->o.runs : 16;
+  t->unit_tries++;
   if (run_job(j) < 0 || clFinish(t->ctx->queue) != CL_SUCCESS || check_job(j) < 0) goto done;
   for (i = 0; i < runs; i++) {
     double r0 = oftawq__now();
@@ -438,72 +237,51 @@ done:
   return median;
 }
 
-static int fits(const oftawq_context *ctx, size_t wg, size_t local_bytes)
+/* ------------------------------------------------------------------ the units of the search */
+
+/* Whether fusing the rotation into the matmul measures faster than rotation + matmul; the note says
+ * what was measured. Alternated rounds: both see the same drift. */
+static int fusion_wins(tuner *t, oftawq__synthetic *s, const oftawq__awq_plan *best, double unit_deadline,
+                       char *note, size_t cap)
 {
-  return wg <= ctx->info.max_work_group_size && local_bytes <= ctx->info.local_mem_size / 2;
+  job sep, fused;
+  double d_sep = -1, d_fused = -1;
+  int round;
+  memset(&sep, 0, sizeof sep);
+  memset(&fused, 0, sizeof fused);
+  sep.kind = JOB_LAYER;
+  fused.kind = JOB_FUSED;
+  sep.s = fused.s = s;
+  sep.plan = fused.plan = best;
+  for (round = 0; round < FUSION_ROUNDS && may_try(t) && (round == 0 || oftawq__now() + 2 * t->last <= unit_deadline);
+       round++) {
+    double a = try_job(t, &sep), b = may_try(t) ? try_job(t, &fused) : -1;
+    if (a > 0 && (d_sep < 0 || a < d_sep)) d_sep = a;
+    if (b > 0 && (d_fused < 0 || b < d_fused)) d_fused = b;
+  }
+  if (d_sep <= 0 || d_fused <= 0) {
+    snprintf(note, cap, "rotation kept separate: fusion not measured");
+    return 0;
+  }
+  if (d_fused < FUSION_MARGIN * d_sep) {
+    snprintf(note, cap, "rotation fused: %.3f ms vs %.3f ms separate", d_fused * 1e3, d_sep * 1e3);
+    return 1;
+  }
+  snprintf(note, cap, "rotation kept separate: %.3f ms vs %.3f ms fused (fusion must win by %.0f%%)", d_sep * 1e3,
+           d_fused * 1e3, 100 * (1 - FUSION_MARGIN));
+  return 0;
 }
 
-/* The candidate plans for one M: the default first, then the paths' variants interleaved. */
-static int awq_candidates(const tuner *t, int M, int chunk, oftawq__awq_plan *c)
+static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, double unit_deadline)
 {
-  static const int splits[] = {8, 4, 16, 2, 1}, cols[] = {16, 32, 8, 64}, rpis[] = {4, 2, 1};
-  static const int gcols[] = {16, 32, 8}, grows[] = {4, 2, 8, 1}, grg[] = {4, 2, 8, 1};
-  oftawq__awq_plan gemv[64], gemm[64], base;
-  int ng = 0, nm = 0, n = 0, i, a, b, d;
-  oftawq__awq_default_plan(t->ctx, (size_t)M, &base);
-  c[n++] = base;
-  if (t->o.test_inject_wrong) {
-    c[n] = base;
-    c[n].path = OFTAWQ_AWQ_GEMV;
-    c[n++].test_wrong = 1;
-  }
-  for (a = 0; a < 5; a++)
-    for (b = 0; b < 4; b++)
-      for (d = 0; d < 3; d++) {
-        oftawq__awq_plan p = base;
-        p.path = OFTAWQ_AWQ_GEMV;
-        p.split = splits[a];
-        p.cols = cols[b];
-        p.rpi = rpis[d];
-        if (p.rpi > M || !fits(t->ctx, (size_t)(p.split * p.cols), (size_t)p.split * p.cols * p.rpi * 32) || ng == 64)
-          continue;
-        gemv[ng++] = p;
-      }
-  for (a = 0; M > 1 && a < 3; a++)
-    for (b = 0; b < 4; b++)
-      for (d = 0; d < 4; d++) {
-        oftawq__awq_plan p = base;
-        p.path = OFTAWQ_AWQ_GEMM;
-        p.gcols = gcols[a];
-        p.grows = grows[b];
-        p.grgroups = grg[d];
-        if (p.grows * p.grgroups > 2 * M || !fits(t->ctx, (size_t)(p.gcols * p.grgroups), (size_t)p.grgroups * p.grows * chunk * 4) ||
-            nm == 64)
-          continue;
-        gemm[nm++] = p;
-      }
-#ifdef OFTAWQ_HAVE_CLBLAST
-  if (M > 1 && base.path != OFTAWQ_AWQ_DENSE) {
-    c[n] = base;
-    c[n++].path = OFTAWQ_AWQ_DENSE;
-  }
-#endif
-  for (i = 0; n < MAX_CANDIDATES && (i < ng || i < nm); i++) {
-    if (i < ng && n < MAX_CANDIDATES) c[n++] = gemv[i];
-    if (i < nm && n < MAX_CANDIDATES) c[n++] = gemm[i];
-  }
-  return n;
-}
-
-static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, int bucket, double unit_deadline)
-{
-  oftawq__awq_plan cand[MAX_CANDIDATES + 2], best;
+  oftawq__awq_plan cand[OFTAWQ__MAX_CANDIDATES], best;
   double best_t = -1;
   int n, i, timed = 0;
-  char key[96], value[192];
-  n = awq_candidates(t, s->M, s->G < 64 ? s->G : 64, cand);
+  char note[160];
+  t->unit_tries = 0;
+  n = oftawq__tune_awq_candidates(t->ctx, s->K, s->N, s->G, s->M, t->o.test_inject_wrong, cand);
   best = cand[0];
-  for (i = 0; i < n && time_left(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline); i++) {
+  for (i = 0; i < n && may_try(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline); i++) {
     job j;
     double d;
     if (cand[i].path == OFTAWQ_AWQ_DENSE && !t->dense_warm) {
@@ -524,68 +302,91 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, int bucket, double
     }
   }
   if (timed < 2) return OFTAWQ_OK; /* nothing was compared: keep the defaults */
-  if (!best.test_wrong && oftawq__awq_can_fuse(oftawq_layer_base(s->layer), &best, (size_t)s->M) && time_left(t)) {
-    /* Fusing the rotation into the GEMV is kept only where it measures faster than rotation + GEMV. */
-    job sep, fused;
-    double d_sep, d_fused;
-    memset(&sep, 0, sizeof sep);
-    memset(&fused, 0, sizeof fused);
-    sep.kind = JOB_LAYER;
-    fused.kind = JOB_FUSED;
-    sep.s = fused.s = s;
-    sep.plan = fused.plan = &best;
-    int round;
-    d_sep = d_fused = -1;
-    for (round = 0; round < FUSION_ROUNDS && time_left(t) && (round == 0 || oftawq__now() + 2 * t->last <= unit_deadline);
-         round++) { /* alternated: both see the same drift */
-      double a = try_job(t, &sep), b = time_left(t) ? try_job(t, &fused) : -1;
-      if (a > 0 && (d_sep < 0 || a < d_sep)) d_sep = a;
-      if (b > 0 && (d_fused < 0 || b < d_fused)) d_fused = b;
-    }
-    if (d_sep > 0 && d_fused > 0 && d_fused < FUSION_MARGIN * d_sep) best.fuse = 1;
-  }
-  awq_key(key, sizeof key, s->K, s->N, s->G, (size_t)bucket_rows[bucket]);
-  plan_text(&best, value, sizeof value);
-  if (best.test_wrong) strcat(value, " WRONG");
-  if (set_entry(t->ctx->tuning, key, value) < 0) return oftawq__fail(t->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
+  best.fuse = 0;
+  note[0] = '\0';
+  if (!best.test_wrong && oftawq__awq_can_fuse(oftawq_layer_base(s->layer), &best, (size_t)s->M) && may_try(t))
+    best.fuse = fusion_wins(t, s, &best, unit_deadline, note, sizeof note);
+  if (best.test_wrong) snprintf(note, sizeof note, "WRONG");
   t->r.classes_tuned++;
-  return OFTAWQ_OK;
+  return oftawq__tuning_store_awq(t->ctx, s->K, s->N, s->G, (size_t)s->M, &best, note);
+}
+
+/* The device layout of the shape class, decided at M = 1 before the buckets (their plans assume it): the
+ * K4 repack is kept where it measures faster than AutoAWQ's layout by the fusion margin, alternated rounds
+ * of the default launch and two variants on each. */
+static oftawq_status tune_layout(tuner *t, int K, int N, int G, int block_size, double unit_deadline)
+{
+  oftawq__synthetic s;
+  oftawq_awq_tensors tensors;
+  oftawq_awq *k4 = NULL;
+  oftawq__awq_plan plans[3];
+  double best[2] = {-1, -1};
+  int round, layout, i;
+  char note[160];
+  oftawq_status status;
+  t->unit_tries = 0;
+  if (!oftawq__awq_k4_possible(K, G) || !time_left(t)) return OFTAWQ_OK;
+  if ((status = oftawq__synthetic_create(t->ctx, K, N, 1, G, block_size, 5, &s)) < 0) return status;
+  oftawq__synthetic_tensors(&s, &tensors);
+  if ((status = oftawq__awq_create_layout(t->ctx, &tensors, OFTAWQ__LAYOUT_K4, &k4)) < 0) goto done;
+  oftawq__awq_default_plan(t->ctx, K, N, G, 1, &plans[0]);
+  plans[1] = plans[2] = plans[0];
+  plans[1].cols *= 2;
+  plans[2].split *= 2;
+  for (round = 0; round < FUSION_ROUNDS && time_left(t) && (round == 0 || oftawq__now() + 6 * t->last <= unit_deadline);
+       round++)
+    for (i = 0; i < 3; i++) /* the layouts alternate on each launch: both see the same drift */
+      for (layout = 0; layout < 2 && may_try(t); layout++) {
+        job j;
+        double d;
+        if (!oftawq__awq_plan_fits(t->ctx, &plans[i], G, NULL, 0)) continue;
+        memset(&j, 0, sizeof j);
+        j.kind = JOB_BASE;
+        j.s = &s;
+        j.plan = &plans[i];
+        j.base = layout ? k4 : NULL;
+        if ((d = try_job(t, &j)) >= 0 && (best[layout] < 0 || d < best[layout])) best[layout] = d;
+      }
+  if (best[0] > 0 && best[1] > 0) {
+    layout = best[1] < FUSION_MARGIN * best[0];
+    snprintf(note, sizeof note, "K4 %.3f ms vs AutoAWQ's layout %.3f ms at M=1", best[1] * 1e3, best[0] * 1e3);
+    t->r.classes_tuned++;
+    status = oftawq__tuning_store_awq_layout(t->ctx, K, N, G, layout, note);
+  }
+done:
+  oftawq_awq_destroy(k4);
+  oftawq__synthetic_free(&s);
+  return status;
 }
 
 static oftawq_status tune_rotate(tuner *t, oftawq__synthetic *s, double unit_deadline)
 {
   static const int wgs[] = {64, 16, 32, 128, 256};
+  oftawq_oft *oft = synthetic_adapter(s);
   double best_t = -1;
   int best_wg = 0, i, timed = 0;
-  char key[64], value[32];
-  oftawq_status status = OFTAWQ_OK;
-  rotate_key(key, sizeof key, s->block_size, (size_t)s->M);
-  for (i = 0; i < 5 && time_left(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline); i++) {
+  char why[8];
+  t->unit_tries = 0;
+  for (i = 0; i < COUNT(wgs) && may_try(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline); i++) {
     job j;
     double d;
-    if ((size_t)wgs[i] > t->ctx->info.max_work_group_size) continue;
+    if (!oftawq__rotate_wg_fits(t->ctx, wgs[i], why, sizeof why)) continue;
     memset(&j, 0, sizeof j);
-    /* the candidate is in the database while it is measured, so the adapter builds it */
-    snprintf(value, sizeof value, "wg=%d", wgs[i]);
-    if ((status = set_entry(t->ctx->tuning, key, value)) < 0) break;
     j.kind = JOB_ROTATE;
     j.s = s;
-    j.plan = NULL;
-    if ((d = try_job(t, &j)) < 0) continue;
+    oftawq__oft_force_params(oft, wgs[i], 0, 0);
+    d = try_job(t, &j);
+    if (d < 0) continue;
     timed++;
     if (best_t < 0 || d < best_t) {
       best_t = d;
       best_wg = wgs[i];
     }
   }
-  if (status == OFTAWQ_OK && timed >= 2) {
-    snprintf(value, sizeof value, "wg=%d", best_wg);
-    status = set_entry(t->ctx->tuning, key, value);
-    t->r.classes_tuned++;
-  } else { /* not compared: no entry */
-    remove_entry(t->ctx->tuning, key);
-  }
-  return status < 0 ? oftawq__fail(t->ctx, status, "out of memory") : OFTAWQ_OK;
+  oftawq__oft_force_params(oft, 0, 0, 0);
+  if (timed < 2) return OFTAWQ_OK; /* not compared: no entry */
+  t->r.classes_tuned++;
+  return oftawq__tuning_store_rotate(t->ctx, s->block_size, (size_t)s->M, best_wg);
 }
 
 /* The R build: the Neumann products' tile on the synthetic adapter, the Gauss-Jordan work-group on an exact one. */
@@ -594,49 +395,44 @@ static oftawq_status tune_cayley(tuner *t, oftawq__synthetic *s)
   static const int tiles[] = {8, 4, 16}, wgs[] = {64, 32, 128};
   oftawq_oft *neumann = synthetic_adapter(s), *exact = NULL;
   oftawq_oft_config c;
-  char key[32], value[48];
   int best_tile = 0, best_wg = 0, i, timed_t = 0, timed_w = 0;
   double bt = -1, bw = -1;
   oftawq_status status;
+  char why[8];
   oftawq_oft_config_init(&c);
   c.oft_block_size = s->block_size;
   c.use_cayley_neumann = 0;
   if ((status = oftawq_oft_create(t->ctx, &c, s->K, s->w_oft, s->n_oft, &exact)) < 0) return status;
   oftawq__oft_set_exact_on_device(exact, 1);
-  cayley_key(key, sizeof key, s->block_size);
-  for (i = 0; i < 3 && time_left(t); i++) {
+  t->unit_tries = 0;
+  for (i = 0; i < COUNT(tiles) && may_try(t); i++) {
     job j;
     double d;
-    /* each candidate is in the database while it is measured, so the adapters build with it */
-    snprintf(value, sizeof value, "tile=%d gjwg=%d", tiles[i], wgs[i]);
-    if ((size_t)(tiles[i] * tiles[i]) > t->ctx->info.max_work_group_size || (size_t)wgs[i] > t->ctx->info.max_work_group_size ||
-        (status = set_entry(t->ctx->tuning, key, value)) < 0)
-      continue;
+    if (!oftawq__cayley_params_fit(t->ctx, s->block_size, tiles[i], wgs[i], why, sizeof why)) continue;
     memset(&j, 0, sizeof j);
     j.kind = JOB_CAYLEY;
     j.s = s;
     j.oft = neumann;
+    oftawq__oft_force_params(neumann, 0, tiles[i], wgs[i]);
+    oftawq__oft_force_params(exact, 0, tiles[i], wgs[i]);
     if ((d = try_job(t, &j)) >= 0) {
       timed_t++;
       if (bt < 0 || d < bt) bt = d, best_tile = tiles[i];
     }
     j.oft = exact;
-    if (time_left(t) && (d = try_job(t, &j)) >= 0) {
+    if (may_try(t) && (d = try_job(t, &j)) >= 0) {
       timed_w++;
       if (bw < 0 || d < bw) bw = d, best_wg = wgs[i];
     }
   }
+  oftawq__oft_force_params(neumann, 0, 0, 0);
   oftawq_oft_destroy(exact);
-  if (status < 0) return oftawq__fail(t->ctx, status, "out of memory");
-  if (timed_t >= 2 && timed_w >= 2) {
-    snprintf(value, sizeof value, "tile=%d gjwg=%d", best_tile, best_wg);
-    t->r.classes_tuned++;
-    return set_entry(t->ctx->tuning, key, value) < 0 ? oftawq__fail(t->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory")
-                                                     : OFTAWQ_OK;
-  }
-  remove_entry(t->ctx->tuning, key); /* not compared: no entry */
-  return OFTAWQ_OK;
+  if (timed_t < 2 || timed_w < 2) return OFTAWQ_OK; /* not compared: no entry */
+  t->r.classes_tuned++;
+  return oftawq__tuning_store_cayley(t->ctx, s->block_size, best_tile, best_wg);
 }
+
+/* ------------------------------------------------------------------ public */
 
 void oftawq_tune_options_init(oftawq_tune_options *o)
 {
@@ -654,12 +450,12 @@ void oftawq_tune_report_init(oftawq_tune_report *r)
   r->size = sizeof *r;
 }
 
-oftawq_status oftawq_tune_shape(oftawq_context *ctx, int K, int N, int G, int block_size,
-                                const oftawq_tune_options *options, oftawq_tune_report *report)
+oftawq_status oftawq__tune_units(oftawq_context *ctx, int K, int N, int G, int block_size,
+                                 const oftawq_tune_options *options, unsigned units_wanted, oftawq_tune_report *report)
 {
   tuner t;
   oftawq_status status = OFTAWQ_OK;
-  int bucket, units = 2 * OFTAWQ__M_BUCKETS + 1, unit = 0;
+  int bucket, units = 2 * OFTAWQ__M_BUCKETS + 2, unit = 0;
   if (!ctx) return OFTAWQ_E_INVALID_ARGUMENT;
   if (report && report->size < sizeof *report) /* refused before the work whose report it could not hold */
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "uninitialised tune report");
@@ -671,41 +467,59 @@ oftawq_status oftawq_tune_shape(oftawq_context *ctx, int K, int N, int G, int bl
     if (options->size < sizeof *options) return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "uninitialised tune options");
     t.o = *options;
   }
-  if (!(t.o.budget_s > 0) || t.o.runs < 1)
-    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "tuning budget %g s and runs %d must be positive", t.o.budget_s,
-                        t.o.runs);
+  if (!(t.o.budget_s > 0) || t.o.runs < 1 || t.o.max_candidates < 0)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT,
+                        "tuning budget %g s and runs %d must be positive, max_candidates %d not negative", t.o.budget_s,
+                        t.o.runs, t.o.max_candidates);
   if (G == -1) G = K;
+  /* the shape must be one the device can hold, before anything is allocated */
+  if ((status = oftawq__synthetic_check_shape(ctx, K, N, oftawq__bucket_rows(OFTAWQ__M_BUCKETS - 1), G, block_size)) < 0)
+    return status;
   oftawq_tune_report_init(&t.r);
-  t.start = oftawq__now();
+  t.start = t.looked = oftawq__now();
   t.deadline = t.start + t.o.budget_s;
+  if (t.o.progress) t.o.progress(t.o.user, 0.0, "layout");
+  if (units_wanted & OFTAWQ__TUNE_LAYOUT) status = tune_layout(&t, K, N, G, block_size, t.start + t.o.budget_s / units);
+  unit++;
   for (bucket = 0; bucket < OFTAWQ__M_BUCKETS && status == OFTAWQ_OK && time_left(&t); bucket++) {
     oftawq__synthetic s;
     double share;
     char what[96];
-    if ((status = oftawq__synthetic_create(ctx, K, N, bucket_rows[bucket], G, block_size, 7 + (uint64_t)bucket, &s)) < 0)
-      break;
-    if (status == OFTAWQ_OK && bucket == 0 && time_left(&t)) { /* R does not depend on M: once, first (cheap) */
+    int rows = oftawq__bucket_rows(bucket);
+    if (!(units_wanted & OFTAWQ__TUNE_BUCKET(bucket))) {
+      unit += bucket == 0 ? 3 : 2;
+      continue;
+    }
+    if ((status = oftawq__synthetic_create(ctx, K, N, rows, G, block_size, 7 + (uint64_t)bucket, &s)) < 0) break;
+    if (bucket == 0 && time_left(&t)) { /* R does not depend on M: once, first (cheap) */
       if (t.o.progress) t.o.progress(t.o.user, (oftawq__now() - t.start) / t.o.budget_s, "R build");
       status = tune_cayley(&t, &s);
       unit++;
     }
-    snprintf(what, sizeof what, "awq %dx%d M=%d", K, N, bucket_rows[bucket]);
+    snprintf(what, sizeof what, "awq %dx%d M=%d", K, N, rows);
     if (t.o.progress) t.o.progress(t.o.user, (oftawq__now() - t.start) / t.o.budget_s, what);
     share = (t.deadline - oftawq__now()) / (units - unit);
-    status = tune_awq(&t, &s, bucket, oftawq__now() + share);
+    if (status == OFTAWQ_OK) status = tune_awq(&t, &s, oftawq__now() + share);
     unit++;
-    snprintf(what, sizeof what, "rotate b=%d M=%d", block_size, bucket_rows[bucket]);
+    snprintf(what, sizeof what, "rotate b=%d M=%d", block_size, rows);
     if (t.o.progress) t.o.progress(t.o.user, (oftawq__now() - t.start) / t.o.budget_s, what);
     share = (t.deadline - oftawq__now()) / (units - unit);
     if (status == OFTAWQ_OK) status = tune_rotate(&t, &s, oftawq__now() + share);
     unit++;
     oftawq__synthetic_free(&s);
   }
+  time_left(&t); /* the last step's length */
   t.r.elapsed_s = oftawq__now() - t.start;
   if (t.o.progress) t.o.progress(t.o.user, 1.0, "done");
-  if (status == OFTAWQ_OK) status = save(ctx);
+  if (status == OFTAWQ_OK) status = oftawq__tuning_save(ctx);
   if (report && report->size >= sizeof *report) *report = t.r;
   return status;
+}
+
+oftawq_status oftawq_tune_shape(oftawq_context *ctx, int K, int N, int G, int block_size,
+                                const oftawq_tune_options *options, oftawq_tune_report *report)
+{
+  return oftawq__tune_units(ctx, K, N, G, block_size, options, OFTAWQ__TUNE_ALL, report);
 }
 
 oftawq_status oftawq_tune_layer(oftawq_layer *layer, const oftawq_tune_options *options, oftawq_tune_report *report)
@@ -729,100 +543,30 @@ void oftawq_kernel_params_init(oftawq_kernel_params *p)
   p->size = sizeof *p;
 }
 
-oftawq_status oftawq_query_params(const oftawq_context *ctx, const char *kernel, int K, int N, int G, int block_size,
+oftawq_status oftawq_query_params(const oftawq_context *cctx, const char *kernel, int K, int N, int G, int block_size,
                                   size_t rows, oftawq_kernel_params *p)
 {
+  oftawq_context *ctx = (oftawq_context *)(uintptr_t)cctx; /* the default plan may ask the device once */
   if (!ctx || !kernel || !p || p->size < sizeof *p) return OFTAWQ_E_INVALID_ARGUMENT;
   if (!strcmp(kernel, "awq")) {
     oftawq__awq_plan plan;
-    if (K < 1 || N < 8 || (G != -1 && G < 1)) return OFTAWQ_E_INVALID_ARGUMENT;
-    oftawq__awq_default_plan(ctx, rows, &plan);
-    oftawq__tune_awq_plan(ctx, K, N, G == -1 ? K : G, rows, &plan);
-    plan_text(&plan, p->description, sizeof p->description);
-    p->tuned = plan.tuned;
+    if (K < 1 || N < 8 || N % 8 || (G != -1 && (G < 1 || K % G))) return OFTAWQ_E_INVALID_ARGUMENT;
+    if (G == -1) G = K;
+    oftawq__awq_default_plan(ctx, K, N, G, rows, &plan);
+    p->tuned = oftawq__tuning_awq(ctx, K, N, G, rows, &plan);
+    oftawq__awq_plan_text(&plan, p->description, sizeof p->description);
   } else if (!strcmp(kernel, "oft_cayley")) {
-    int tile = 0, wg = 0;
-    oftawq__tune_cayley(ctx, block_size, &tile, &wg);
-    p->tuned = tile != 0;
-    if (p->tuned)
-      snprintf(p->description, sizeof p->description, "tile=%d gjwg=%d", tile, wg);
-    else
-      snprintf(p->description, sizeof p->description, "tile=%d gjwg=%d", oftawq__oft_default_cayley_tile(),
-               oftawq__oft_default_exact_wg());
+    int tile = oftawq__oft_default_cayley_tile(), wg = oftawq__oft_default_exact_wg();
+    if (block_size < 1) return OFTAWQ_E_INVALID_ARGUMENT;
+    p->tuned = oftawq__tuning_cayley(ctx, block_size, &tile, &wg);
+    snprintf(p->description, sizeof p->description, "tile=%d gjwg=%d", tile, wg);
   } else if (!strcmp(kernel, "oft_rotate")) {
-    int wg = oftawq__tune_rotate_wg(ctx, block_size, rows, 0);
-    p->tuned = wg != 0;
-    snprintf(p->description, sizeof p->description, "wg=%d", wg ? wg : oftawq__oft_default_rotate_wg());
+    int wg = oftawq__oft_default_rotate_wg();
+    if (block_size < 1) return OFTAWQ_E_INVALID_ARGUMENT;
+    p->tuned = oftawq__tuning_rotate(ctx, block_size, rows, &wg);
+    snprintf(p->description, sizeof p->description, "wg=%d", wg);
   } else {
     return OFTAWQ_E_INVALID_ARGUMENT;
   }
-  return OFTAWQ_OK;
-}
-
-size_t oftawq_tune_count(const oftawq_context *ctx) { return ctx && ctx->tuning ? ctx->tuning->n : 0; }
-
-oftawq_status oftawq_tune_entry(const oftawq_context *ctx, size_t index, char *buf, size_t cap)
-{
-  if (!ctx || !ctx->tuning || index >= ctx->tuning->n || !buf || !cap) return OFTAWQ_E_INVALID_ARGUMENT;
-  snprintf(buf, cap, "%s: %s", ctx->tuning->e[index].key, ctx->tuning->e[index].value);
-  return OFTAWQ_OK;
-}
-
-oftawq_status oftawq_tune_export(oftawq_context *ctx, const char *path)
-{
-  char *text;
-  size_t len = 0;
-  int rc;
-  if (!ctx || !path || !ctx->tuning) return OFTAWQ_E_INVALID_ARGUMENT;
-  if (!(text = serialise(ctx->tuning, &len))) return oftawq__fail(ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
-  rc = oftawq__write_file_atomic(path, text, len, "", 0, NULL, 0);
-  free(text);
-  return rc == 0 ? OFTAWQ_OK : oftawq__fail(ctx, OFTAWQ_E_IO, "cannot write the tuning database '%s'", path);
-}
-
-oftawq_status oftawq_tune_import(oftawq_context *ctx, const char *path)
-{
-  struct oftawq__tuning file;
-  oftawq_status status = OFTAWQ_OK;
-  size_t i;
-  if (!ctx || !path || !ctx->tuning) return OFTAWQ_E_INVALID_ARGUMENT;
-  if (!parse_file(path, &file))
-    return oftawq__fail(ctx, OFTAWQ_E_FORMAT, "'%s' is not a valid oftawq tuning database (corrupt or truncated)", path);
-  if (strcmp(file.identity, ctx->tuning->identity)) {
-    status = oftawq__fail(ctx, OFTAWQ_E_UNSUPPORTED, "'%s' was tuned for '%s', not this device and library ('%s')",
-                          path, file.identity, ctx->tuning->identity);
-  } else {
-    for (i = 0; i < file.n && status == OFTAWQ_OK; i++) status = set_entry(ctx->tuning, file.e[i].key, file.e[i].value);
-    if (status == OFTAWQ_OK) status = save(ctx);
-  }
-  free_entries(&file);
-  free(file.identity);
-  return status;
-}
-
-oftawq_status oftawq_cache_tuning(const char *dir, void (*fn)(void *user, const char *device, const char *entry),
-                                  void *user)
-{
-  DIR *d;
-  struct dirent *e;
-  if (!dir || !fn) return OFTAWQ_E_INVALID_ARGUMENT;
-  if (!(d = opendir(dir))) return OFTAWQ_OK; /* nothing cached yet */
-  while ((e = readdir(d)) != NULL) {
-    size_t n = strlen(e->d_name), i;
-    char path[4096], line[512];
-    struct oftawq__tuning file;
-    if (n <= strlen(DB_PREFIX) + strlen(DB_SUFFIX) || strncmp(e->d_name, DB_PREFIX, strlen(DB_PREFIX)) ||
-        strcmp(e->d_name + n - strlen(DB_SUFFIX), DB_SUFFIX))
-      continue;
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (!parse_file(path, &file)) continue;
-    for (i = 0; i < file.n; i++) {
-      snprintf(line, sizeof line, "%s: %s", file.e[i].key, file.e[i].value);
-      fn(user, file.identity, line);
-    }
-    free_entries(&file);
-    free(file.identity);
-  }
-  closedir(d);
   return OFTAWQ_OK;
 }

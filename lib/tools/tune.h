@@ -1,25 +1,28 @@
-/* tune.h: internal interface of tune.c - the tuning database the kernels consult, and shape classes. */
+/* tune.h: internal interface of tune.c - the autotuner's search above the layer (candidates, timing). */
 #ifndef OFTAWQ_TUNE_H
 #define OFTAWQ_TUNE_H
 
 #include "engines/awq.h"
 #include "runtime/context.h"
 
-/* Rows (M) buckets: 1, 2-8, 9-64, 65-256, above 256. */
-#define OFTAWQ__M_BUCKETS 5
+/* Room for every candidate oftawq__tune_awq_candidates offers (each is a compile on the device: PoCL
+ * takes 0.3 to 2 s, so a minute's budget tries about this many per bucket). */
+#define OFTAWQ__MAX_CANDIDATES 24
 
-int oftawq__m_bucket(size_t rows);
+/* The AWQ plans the search tries for a K x N layer (group G) at `rows` rows, the default first; each
+ * fits the device. `inject_wrong` adds a deliberately wrong variant (tests). Returns the count (at
+ * most OFTAWQ__MAX_CANDIDATES). check_tune's "candidates" case runs them against the reference (every
+ * one of them with OFTAWQ_TEST_ALL_CANDIDATES=1, as the oclgrind CI job does). */
+int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int rows, int inject_wrong,
+                                oftawq__awq_plan *out);
 
-/* Loads the context's database from its cache folder (a corrupt or foreign file is ignored, with a warning). */
-void oftawq__tune_load(oftawq_context *ctx);
-void oftawq__tune_free(oftawq_context *ctx);
-
-/* Overwrites `plan` with the tuned one for this shape class, if the database has it. */
-void oftawq__tune_awq_plan(const oftawq_context *ctx, int K, int N, int G, size_t rows, oftawq__awq_plan *plan);
-/* The tuned R-build parameters for block size b: the Neumann products' tile and the Gauss-Jordan
- * work-group size; each left as it is when not tuned. */
-void oftawq__tune_cayley(const oftawq_context *ctx, int b, int *tile, int *gj_wg);
-/* The tuned rotation work-group size for block size b and `rows`, or `fallback`. */
-int oftawq__tune_rotate_wg(const oftawq_context *ctx, int b, size_t rows, int fallback);
+/* oftawq_tune_shape restricted to some units of the search: the layout (at M = 1) and each rows bucket
+ * (its AWQ plans, fused or not, and its rotation; bucket 0 also the R build). tests/kernel_tour runs
+ * them one per process under oclgrind. */
+#define OFTAWQ__TUNE_LAYOUT 1u
+#define OFTAWQ__TUNE_BUCKET(b) (2u << (b))
+#define OFTAWQ__TUNE_ALL 0xffu
+oftawq_status oftawq__tune_units(oftawq_context *ctx, int K, int N, int G, int block_size,
+                                 const oftawq_tune_options *options, unsigned units, oftawq_tune_report *report);
 
 #endif /* OFTAWQ_TUNE_H */
