@@ -533,7 +533,7 @@ END_TEST
 /* The plans the search can pick, on every rows bucket, on both device layouts, with and without the fused
  * rotation: all rows against the plain-C reference. Every candidate is a compile, so by default: all of
  * them for 1 and 8 rows on AutoAWQ's layout, the first few elsewhere; with OFTAWQ_TEST_ALL_CANDIDATES=1
- * (the oclgrind CI job: CK_RUN_CASE=candidates) every one everywhere. */
+ * every one everywhere (tests/oclgrind.sh runs the tuner's own units under oclgrind). */
 START_TEST(every_candidate_matches_the_reference)
 {
   static const int rows_list[] = {1, 3, 8, 20};

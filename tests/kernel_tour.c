@@ -10,6 +10,8 @@
 
 #include "oftawq.h"
 #include "common/ref.h"
+#include "runtime/tuning.h"
+#include "tools/tune.h"
 
 enum { K = 128, N = 64, G = 32, MAX_ROWS = 40, N_ADAPTERS = 3 };
 
@@ -275,17 +277,19 @@ static void train_part(tour *t)
   printf("training: %zu implementations checked\n", n);
 }
 
-/* Every plan the tuner tries (AWQ paths and launch shapes, fused or not; rotation and R-build variants), each
+/* Every plan the tuner tries in one unit of its search (`rows`: that rows bucket's AWQ plans, fused or not, and
+ * rotation, with the R build at 1 row; 0: the device layout), on AutoAWQ's layout or the K4 repack, each
  * checked by the tuner against the reference: a budget that never runs out, one timed run each. */
-static void tune_part(tour *t)
+static void tune_part(tour *t, long rows)
 {
   oftawq_tune_options to;
   oftawq_tune_report report;
+  unsigned unit = rows ? OFTAWQ__TUNE_BUCKET(oftawq__m_bucket((size_t)rows)) : OFTAWQ__TUNE_LAYOUT;
   oftawq_tune_options_init(&to);
   to.budget_s = 1e6;
   to.runs = 1;
   oftawq_tune_report_init(&report);
-  if (oftawq_tune_shape(t->ctx, K, N, G, specs[0].block_size, &to, &report) != OFTAWQ_OK) {
+  if (oftawq__tune_units(t->ctx, K, N, G, specs[0].block_size, &to, unit, &report) != OFTAWQ_OK) {
     fprintf(stderr, "kernel_tour: tuning: %s\n", oftawq_context_last_error(t->ctx));
     failures++;
   } else if (report.candidates_rejected != 0 || report.candidates_timed == 0) {
@@ -297,11 +301,12 @@ static void tune_part(tour *t)
 }
 
 static const char usage[] =
-  "usage: kernel_tour PART\n"
+  "usage: kernel_tour PART [k4]   (k4: the layers' weights in the K4 repack instead of AutoAWQ's layout)\n"
   "  paths ROWS   the layer on every AWQ path and activation dtype (F32, F16, BF16) with three adapters\n"
   "               (Neumann, exact with a shared block, pre-0.18 Neumann with COFT); mixed batches at 40 rows\n"
   "  train        training forward, backward and AdamW step (oftawq_bench_train's checked implementations)\n"
-  "  tune         every candidate of the tuner, each checked against the reference\n"
+  "  tune ROWS    every candidate of the tuner's unit for ROWS' rows bucket (0: the device layout choice),\n"
+  "               each checked against the reference\n"
   "Each part runs in a process of its own under oclgrind: buffers of one size per process.\n";
 
 int main(int argc, char **argv)
@@ -310,9 +315,11 @@ int main(int argc, char **argv)
   oftawq_device_info info;
   const char *names[N_ADAPTERS], *part = argc > 1 ? argv[1] : "";
   long rows = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+  const int k4 = argc > 1 && !strcmp(argv[argc - 1], "k4");
   int a;
 
-  if (strcmp(part, "train") && strcmp(part, "tune") && (strcmp(part, "paths") || rows < 1 || rows > MAX_ROWS)) {
+  if (argc > 4 || (argc == 4 && !k4) || (strcmp(part, "train") && (strcmp(part, "tune") || rows < 0 || rows > 512) &&
+                                         (strcmp(part, "paths") || rows < 1 || rows > MAX_ROWS))) {
     fputs(usage, stderr);
     return 2;
   }
@@ -323,7 +330,13 @@ int main(int argc, char **argv)
   }
   oftawq_device_info_init(&info);
   oftawq_context_device_info(t.ctx, &info);
-  printf("kernel_tour %s on %s (%s)\n", part, info.name, info.is_gpu ? "gpu" : info.is_cpu ? "cpu" : "other");
+  printf("kernel_tour %s%s on %s (%s)\n", part, k4 ? " k4" : "", info.name, info.is_gpu ? "gpu" : info.is_cpu ? "cpu" : "other");
+  /* layers of the tour's shape (the tour's own, the tuner's and the training benchmark's synthetic ones) take
+   * the device layout the database names: the K4 repack when asked */
+  if (k4 && oftawq__tuning_store_awq_layout(t.ctx, K, N, G, 1, "kernel_tour") != OFTAWQ_OK) {
+    fprintf(stderr, "kernel_tour: %s\n", oftawq_context_last_error(t.ctx));
+    return 1;
+  }
   if (!strcmp(part, "paths")) {
     make_base(&t);
     if (oftawq_layer_create(t.ctx, &t.t, &t.layer) != OFTAWQ_OK || add_adapters(&t) < 0) {
@@ -336,7 +349,7 @@ int main(int argc, char **argv)
   } else if (!strcmp(part, "train")) {
     train_part(&t);
   } else {
-    tune_part(&t);
+    tune_part(&t, rows);
   }
   oftawq_layer_destroy(t.layer);
   for (a = 0; a < N_ADAPTERS; a++) free(t.R[a]);

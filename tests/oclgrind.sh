@@ -1,7 +1,8 @@
 #!/bin/sh
-# oclgrind.sh: every kernel under oclgrind - tests/kernel_tour's parts (each AWQ path and activation dtype, the
-# rotation with three kinds of adapters and mixed batches, R by Neumann and exact Cayley on the device, training;
-# each result checked) on oclgrind's simulated GPU-type device (dedicated 32 KiB local
+# oclgrind.sh: every kernel under oclgrind - tests/kernel_tour's parts (each AWQ path and activation dtype on
+# AutoAWQ's layout and the K4 repack, the rotation with three kinds of adapters and mixed batches, R by Neumann
+# and exact Cayley on the device, training, every candidate the tuner tries in each unit of its search; each
+# result checked) on oclgrind's simulated GPU-type device (dedicated 32 KiB local
 # memory, non-unified memory, 128 MiB allocations: the GPU defaults), with --data-races --uninitialized
 # --check-api. Any report, a failed check or a part past its time limit fails the run.
 # Usage: oclgrind.sh TOUR [SECONDS-PER-PART]   (make check-oclgrind)
@@ -9,9 +10,10 @@
 # Each part runs in an oclgrind process of its own, with buffers of one size per process: oclgrind 21.10's
 # uninitialised-memory tracking loses stores to a buffer created where a smaller one was released earlier in the
 # process, and then reports reads of those stores (the data itself is right); one process per row count keeps
-# those false reports out without hiding real ones. The tour's `tune` part (every tuner candidate) is not run
-# here yet: the tuner creates and releases a synthetic layer per rows bucket, which trips that false report; it
-# joins once the candidates can run one by one on one layer.
+# those false reports out without hiding real ones; for the same reason the tuner runs one unit of its search
+# (one synthetic layer) per process. `tune 64` stands for the buckets above it: on oclgrind's device their
+# candidate lists are its list but for one GEMM launch shape (rows per item and row groups of the same kernel);
+# 256 and 512 rows under the simulator would take over ten minutes each.
 tour=${1:?usage: oclgrind.sh TOUR [SECONDS-PER-PART]}
 limit=${2:-600}
 work=${OCLGRIND_WORK:-tests/tmp/oclgrind-$$}
@@ -22,7 +24,8 @@ mkdir -p "$work"
 unset OFTAWQ_DEVICE OFTAWQ_CACHE_DIR OFTAWQ_CL_DIR
 status=0
 total=0
-for part in "paths 1" "paths 5" "paths 40" "train"; do
+for part in "paths 1" "paths 5" "paths 40" "train" "paths 5 k4" "train k4" \
+  "tune 0" "tune 1" "tune 1 k4" "tune 8" "tune 8 k4" "tune 64"; do
   name=$(echo "$part" | tr ' ' '-')
   log="$work/$name.log"
   start=$(date +%s)

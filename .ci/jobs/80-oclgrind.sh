@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# oclgrind: every kernel once on small shapes (each AWQ path and dtype, the rotation, R by Neumann and exact Cayley on the device, training), each result checked, under oclgrind --data-races --uninitialized --check-api on its GPU-type device; any report fails.
+# oclgrind: every kernel once on small shapes (each AWQ path and dtype on both weight layouts, the rotation, R by Neumann and exact Cayley on the device, training, every candidate of the tuner), each result checked, under oclgrind --data-races --uninitialized --check-api on its GPU-type device; any report fails.
 # packages: build-essential autoconf automake libtool pkg-config ocl-icd-opencl-dev opencl-headers
 # packages: libclblast-dev libcjson-dev oclgrind
-# timeout: 20
+# timeout: 40
 . .ci/lib.sh
 ci_bootstrap
 cd "$(ci_builddir oclgrind)"
