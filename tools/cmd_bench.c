@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -130,28 +129,6 @@ static int write_bench_json(const char *path, const oftawq_device_info *d, const
   return ok;
 }
 
-/* Whether the report can go to `path`: a regular file or a new name, in a folder we can write. */
-static int json_writable(const char *path)
-{
-  size_t len = strlen(path) + 16;
-  char *probe = malloc(len);
-  struct stat st;
-  FILE *f;
-  if (!probe) return 0;
-  if (!*path || path[strlen(path) - 1] == '/' || (stat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
-    free(probe);
-    return 0;
-  }
-  snprintf(probe, len, "%s.tmp", path);
-  f = fopen(probe, "w");
-  if (f) {
-    fclose(f);
-    remove(probe);
-  }
-  free(probe);
-  return f != NULL;
-}
-
 int cmd_bench(int argc, char **argv)
 {
   int K[CLI_MAX_POINTS], N[CLI_MAX_POINTS], M[CLI_MAX_POINTS], nshapes = 2, ntokens = 3, group = 128, block = 32, runs = 5;
@@ -219,8 +196,7 @@ int cmd_bench(int argc, char **argv)
     if (N[s] % 8 || K[s] % group)
       return cli_usage_error(usage_bench, "bench: each K must be a multiple of --group and each N of 8 (%s)", argv[0]);
 
-  if (json && !json_writable(json)) /* fail now, not after the measurements */
-    return cli_fail("cannot write the JSON report '%s': not a writable file path", cli_esc(json));
+  if (json && !cli_output_writable(json, 0)) return EXIT_FAILURE; /* now, not after the measurements */
   if (!cache_dir && oftawq_cache_dir_default(default_cache, sizeof default_cache) == OFTAWQ_OK) cache_dir = default_cache;
   oftawq_context_options_init(&opt);
   opt.device = device;
