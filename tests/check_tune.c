@@ -38,19 +38,29 @@ static oftawq_context *context_in(const char *dir, tu_log *log)
   return ctx;
 }
 
-/* A search of a known size, whatever the machine's speed: a budget that does not run out and at most four
- * candidates per unit (two of each kind to compare; the injected wrong one is offered second). */
-static oftawq_tune_report tune(oftawq_context *ctx, int inject)
+/* A search of a known size, whatever the machine's speed: a budget that does not run out, at most four
+ * candidates per unit (two of each kind to compare; the injected wrong one is offered second), one timed run
+ * each; `units`: all of them (oftawq_tune_shape) or some (the layout and the 1-row bucket: every kind of entry,
+ * for the database's own tests). */
+static oftawq_tune_report tune_units(oftawq_context *ctx, int inject, unsigned units)
 {
   oftawq_tune_options o;
   oftawq_tune_report r;
   oftawq_tune_options_init(&o);
   o.budget_s = 1e6;
   o.max_candidates = 4;
+  o.runs = 1;
   o.test_inject_wrong = inject;
   oftawq_tune_report_init(&r);
-  ck_assert_msg(oftawq_tune_shape(ctx, TK, TN, TG, TB, &o, &r) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
+  ck_assert_msg((units == OFTAWQ__TUNE_ALL ? oftawq_tune_shape(ctx, TK, TN, TG, TB, &o, &r)
+                                           : oftawq__tune_units(ctx, TK, TN, TG, TB, &o, units, &r)) == OFTAWQ_OK,
+                "%s", oftawq_context_last_error(ctx));
   return r;
+}
+
+static oftawq_tune_report tune(oftawq_context *ctx, int inject)
+{
+  return tune_units(ctx, inject, OFTAWQ__TUNE_LAYOUT | OFTAWQ__TUNE_BUCKET(0));
 }
 
 static int tuned(const oftawq_context *ctx, const char *kernel, size_t rows, char *desc)
@@ -87,7 +97,7 @@ START_TEST(database_round_trip_and_next_context_uses_it)
   } classes_of[] = {{"awq K256 N128 G64 M0:", "awq"}, {"rotate b32 M0:", "oft_rotate"}, {"cayley b32:", "oft_cayley"}};
   ck_assert_int_eq(tuned(a, "awq", 1, NULL), 0);
   ck_assert_int_eq(tuned(a, "oft_cayley", 1, NULL), 0);
-  r = tune(a, 0);
+  r = tune_units(a, 0, OFTAWQ__TUNE_ALL);
   ck_assert_uint_gt(r.classes_tuned, 0);
   ck_assert_uint_le(r.candidates_timed + r.candidates_rejected, (2 * OFTAWQ__M_BUCKETS + 2) * 4); /* the limit held in each unit */
   ck_assert_uint_eq(oftawq_tune_count(a), r.classes_tuned);
