@@ -2,6 +2,7 @@
  * as an explicit plan, checks it against the reference, times it, and stores the winners in the tuning database. */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,11 +85,42 @@ static void offer(oftawq_context *ctx, int G, int N, const oftawq__awq_plan *p, 
   c[(*n)++] = *p;
 }
 
+/* One parameter of a grid: the plan field it sets and its values. */
+typedef struct axis {
+  size_t field; /* offsetof(oftawq__awq_plan, ...) of an int */
+  const int *values;
+  int count;
+} axis;
+
+/* Appends to grid[ng..cap) every combination of the axes' values (the last axis fastest) on `path`, from `base`;
+ * GEMM plans whose rows per item times row groups exceed twice `rows` (mostly empty rows) are left out.
+ * Returns the new count. */
+static int add_grid(const oftawq__awq_plan *base, oftawq_awq_path path, const axis *axes, int n_axes, int rows,
+                    oftawq__awq_plan *grid, int ng, int cap)
+{
+  int idx[8] = {0}, k;
+  for (;;) {
+    oftawq__awq_plan p = *base;
+    p.path = path;
+    for (k = 0; k < n_axes; k++) *(int *)(void *)((char *)&p + axes[k].field) = axes[k].values[idx[k]];
+    if (ng < cap && (path != OFTAWQ_AWQ_GEMM || p.grows * p.grgroups <= 2 * rows)) grid[ng++] = p;
+    for (k = n_axes - 1; k >= 0 && ++idx[k] == axes[k].count; k--) idx[k] = 0;
+    if (k < 0) return ng;
+  }
+}
+
 int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int rows, int inject_wrong,
                                 oftawq__awq_plan *out)
 {
+  static const axis gemv[] = {{offsetof(oftawq__awq_plan, split), split_values, COUNT(split_values)},
+                              {offsetof(oftawq__awq_plan, cols), cols_values, COUNT(cols_values)},
+                              {offsetof(oftawq__awq_plan, vec), vec_values, COUNT(vec_values)}};
+  static const axis gemm[] = {{offsetof(oftawq__awq_plan, gcols), cols_values, COUNT(cols_values)},
+                              {offsetof(oftawq__awq_plan, grows), grows_values, COUNT(grows_values)},
+                              {offsetof(oftawq__awq_plan, grgroups), grgroups_values, COUNT(grgroups_values)},
+                              {offsetof(oftawq__awq_plan, gvec), vec_values, COUNT(vec_values)}};
   oftawq__awq_plan base, grid[512], p;
-  int n = 0, ng = 0, d, i, a, b, c, e, rpi;
+  int n = 0, ng = 0, d, i, rpi;
   if (G == -1) G = K;
   oftawq__awq_default_plan(ctx, K, N, G, (size_t)rows, &base);
   for (rpi = 1; rpi < OFTAWQ__MAX_ROWS_PER_ITEM && rpi < rows;) rpi *= 2;
@@ -107,29 +139,8 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
   }
 #endif
   /* one pass over the weight serves up to 8 rows: the GEMV up to 8, the GEMM from 2 */
-  for (a = 0; rows <= OFTAWQ__MAX_ROWS_PER_ITEM && a < COUNT(split_values); a++)
-    for (b = 0; b < COUNT(cols_values); b++)
-      for (c = 0; c < COUNT(vec_values) && ng < COUNT(grid); c++) {
-        p = base;
-        p.path = OFTAWQ_AWQ_GEMV;
-        p.split = split_values[a];
-        p.cols = cols_values[b];
-        p.vec = vec_values[c];
-        grid[ng++] = p;
-      }
-  for (a = 0; rows > 1 && a < COUNT(cols_values); a++)
-    for (b = 0; b < COUNT(grows_values); b++)
-      for (c = 0; c < COUNT(grgroups_values); c++)
-        for (e = 0; e < COUNT(vec_values) && ng < COUNT(grid); e++) {
-          p = base;
-          p.path = OFTAWQ_AWQ_GEMM;
-          p.gcols = cols_values[a];
-          p.grows = grows_values[b];
-          p.grgroups = grgroups_values[c];
-          p.gvec = vec_values[e];
-          if (p.grows * p.grgroups > 2 * rows) continue; /* mostly empty rows */
-          grid[ng++] = p;
-        }
+  if (rows <= OFTAWQ__MAX_ROWS_PER_ITEM) ng = add_grid(&base, OFTAWQ_AWQ_GEMV, gemv, COUNT(gemv), rows, grid, ng, COUNT(grid));
+  if (rows > 1) ng = add_grid(&base, OFTAWQ_AWQ_GEMM, gemm, COUNT(gemm), rows, grid, ng, COUNT(grid));
   /* nearest to the default first: one parameter changed, then two, then three; the paths alternate */
   for (d = 1; d <= 4; d++)
     for (i = 0; i < ng; i++) {
