@@ -314,10 +314,15 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, double unit_deadli
   }
   if (timed < 2) return OFTAWQ_OK; /* nothing was compared: keep the defaults */
   best.fuse = 0;
-  note[0] = '\0';
-  if (!best.test_wrong && oftawq__awq_can_fuse(oftawq_layer_base(s->layer), &best, (size_t)s->M) && may_try(t))
+  /* the note says why the rotation is or is not fused (oftawq info shows it) */
+  if (best.test_wrong)
+    snprintf(note, sizeof note, "WRONG");
+  else if (!oftawq__awq_can_fuse(oftawq_layer_base(s->layer), &best, (size_t)s->M))
+    snprintf(note, sizeof note, "rotation kept separate: the dense path cannot fuse it");
+  else if (may_try(t))
     best.fuse = fusion_wins(t, s, &best, unit_deadline, note, sizeof note);
-  if (best.test_wrong) snprintf(note, sizeof note, "WRONG");
+  else
+    snprintf(note, sizeof note, "rotation kept separate: fusion not measured (budget or candidate limit spent)");
   t->r.classes_tuned++;
   return oftawq__tuning_store_awq(t->ctx, s->K, s->N, s->G, (size_t)s->M, &best, note);
 }
