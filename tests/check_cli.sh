@@ -4,6 +4,8 @@
 # shows only with --verbose; untrusted text (names, versions, paths, --module, OFTAWQ_DEVICE) is escaped.
 srcdir=${OFTAWQ_TEST_SRCDIR:-.}
 builddir=${OFTAWQ_TEST_BUILDDIR:-.}
+# seconds one CLI run may take; CK_TIMEOUT_MULTIPLIER (Check's own, set under emulation) scales it
+limit=$(awk -v m="${CK_TIMEOUT_MULTIPLIER:-1}" 'BEGIN { printf "%d", 120 * m + 0.5 }')
 cli="$builddir/tools/oftawq"
 corpus="$srcdir/tests/corpus"
 work="$builddir/tests/tmp/cli-$$"
@@ -50,14 +52,14 @@ expect() {
 }
 
 forward() {
-  timeout 120 "$cli" forward --model "$corpus/good/model" --module $module --input "$corpus/good/x.safetensors" \
+  timeout "$limit" "$cli" forward --model "$corpus/good/model" --module $module --input "$corpus/good/x.safetensors" \
     --output "$work/y.safetensors" "$@"
 }
 
 expect good 0 0 "" forward --adapter "$corpus/good/adapter"
 
 # an output that cannot be written fails before the work, with errno's cause
-expect output-is-folder 1 1 "cannot write '$work': Is a directory" timeout 120 "$cli" forward --model "$corpus/good/model" \
+expect output-is-folder 1 1 "cannot write '$work': Is a directory" timeout "$limit" "$cli" forward --model "$corpus/good/model" \
   --module $module --input "$corpus/good/x.safetensors" --output "$work"
 
 # a warning: once, even when two adapters cause it; --quiet anywhere silences it
@@ -65,7 +67,7 @@ adjusted="oftawq: warning: Invalid \`oft_block_size\` (10)! Adjusted \`oft_block
 expect warning-once 0 1 "$adjusted" forward --adapter "$corpus/adapter_adjusted/adapter" \
   --adapter "$corpus/adapter_adjusted/adapter:second" --active default,second
 expect quiet-after 0 0 "" forward --adapter "$corpus/adapter_adjusted/adapter" --quiet
-expect quiet-before 0 0 "" timeout 120 "$cli" --quiet forward --model "$corpus/good/model" --module $module \
+expect quiet-before 0 0 "" timeout "$limit" "$cli" --quiet forward --model "$corpus/good/model" --module $module \
   --input "$corpus/good/x.safetensors" --output "$work/y.safetensors" --adapter "$corpus/adapter_adjusted/adapter"
 
 # the Cayley-Neumann warning is true: none for |Q|_F >= 1 with |Q|_2 < 1, one for |Q|_2 >= 1
@@ -86,7 +88,7 @@ printf '#define X_TYPE this does not compile (\n' >"$work/cl/common.cl"
 OFTAWQ_CL_DIR="$work/cl"
 export OFTAWQ_CL_DIR
 expect build-error 1 1 "failed" forward --adapter "$corpus/good/adapter"
-timeout 120 "$cli" --verbose forward --model "$corpus/good/model" --module $module --input "$corpus/good/x.safetensors" \
+timeout "$limit" "$cli" --verbose forward --model "$corpus/good/model" --module $module --input "$corpus/good/x.safetensors" \
   --output "$work/y.safetensors" --adapter "$corpus/good/adapter" 2>&1 >/dev/null | grep -Ev "$driver_noise" >"$work/err"
 if [ "$(wc -l <"$work/err")" -gt 1 ] && grep -q "build log" "$work/err" && ! grep -v '^oftawq: ' "$work/err" | grep -q .; then
   passed=$((passed + 1))
@@ -98,7 +100,7 @@ unset OFTAWQ_CL_DIR
 # untrusted text stays on its line, escape codes inert
 esc=$(printf '\033')
 expect module-injection 1 1 "no module 'x\\n\\x1b[2Joftawq: all good'" \
-  timeout 120 "$cli" forward --model "$corpus/good/model" --module "x${nl}${esc}[2Joftawq: all good" \
+  timeout "$limit" "$cli" forward --model "$corpus/good/model" --module "x${nl}${esc}[2Joftawq: all good" \
   --input "$corpus/good/x.safetensors" --output "$work/y.safetensors"
 expect input-path-injection 1 1 "nothing\\noftawq: all good" \
   forward --input "$work/nothing${nl}oftawq: all good"
@@ -106,10 +108,10 @@ OFTAWQ_DEVICE="zz${nl}oftawq: all good"
 export OFTAWQ_DEVICE
 expect device-injection 1 1 "selector 'zz\\noftawq: all good'" forward
 unset OFTAWQ_DEVICE
-expect option-injection 2 1 "unknown option '--x\\noftawq: all good'" timeout 120 "$cli" forward "--x${nl}oftawq: all good" v
+expect option-injection 2 1 "unknown option '--x\\noftawq: all good'" timeout "$limit" "$cli" forward "--x${nl}oftawq: all good" v
 # on stdout too: an adapter name (inspect's header, columns, "applies" and totals; JSON escapes it its own way)
 bad="x${nl}${esc}[2Jall good"
-expect inspect-name-injection 0 0 "" timeout 120 "$cli" inspect --model "$corpus/good/model" \
+expect inspect-name-injection 0 0 "" timeout "$limit" "$cli" inspect --model "$corpus/good/model" \
   --adapter "$corpus/good/adapter:$bad" --active "$bad"
 if grep -q "$esc" "$work/out" || grep -q '^.\[2Jall good' "$work/out" || ! grep -qF 'x\n\x1b[2Jall good' "$work/out"; then
   fail inspect-stdout-escaped "a raw newline or escape code on stdout: $(cat -A "$work/out")"
@@ -121,7 +123,7 @@ fi
 mkdir -p "$work/report-dir"
 for target in "$work/report-dir" "$work/report-dir/" "$work/missing/report.json"; do
   expect "bench-json-$(basename "$target")" 1 1 "cannot write" \
-    timeout 120 "$cli" bench --shapes 64x64 --group 32 --tokens 1 --runs 1 --json "$target"
+    timeout "$limit" "$cli" bench --shapes 64x64 --group 32 --tokens 1 --runs 1 --json "$target"
   if [ -s "$work/out" ]; then
     fail "bench-json-$(basename "$target")-early" "the benchmark ran before the report path was refused"
   fi

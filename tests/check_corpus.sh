@@ -11,7 +11,8 @@ mkdir -p "$work/out" "$work/special"
 OFTAWQ_CACHE_DIR="$work/cache"
 export OFTAWQ_CACHE_DIR
 # A run that blocks (on a FIFO, say) is a failure, not a stuck test suite.
-LIMIT=120
+# seconds one CLI run may take; CK_TIMEOUT_MULTIPLIER (Check's own, set under emulation) scales it
+LIMIT=$(awk -v m="${CK_TIMEOUT_MULTIPLIER:-1}" 'BEGIN { printf "%d", 120 * m + 0.5 }')
 failed=0
 passed=0
 

@@ -3,6 +3,8 @@
 # holds one loss per step, and bad input gives one "oftawq: " line, exit 1 and no output left behind.
 srcdir=${OFTAWQ_TEST_SRCDIR:-.}
 builddir=${OFTAWQ_TEST_BUILDDIR:-.}
+# seconds one CLI run may take; CK_TIMEOUT_MULTIPLIER (Check's own, set under emulation) scales it
+limit=$(awk -v m="${CK_TIMEOUT_MULTIPLIER:-1}" 'BEGIN { printf "%d", 120 * m + 0.5 }')
 cli="$builddir/tools/oftawq"
 fix="$srcdir/tests/fixtures"
 work="$builddir/tests/tmp/train-cli-$$"
@@ -67,7 +69,7 @@ tab=$(printf '\t')
 while IFS="$tab" read -r name args expect; do
   case "$name" in "#"*|"") continue ;; esac
   # shellcheck disable=SC2086
-  timeout 120 $cli train $(echo "$args" | sed -e "s|@OUT|$work/out|g" -e "s|@FIX|$fix|g") >"$work/stdout" 2>"$work/err"
+  timeout "$limit" $cli train $(echo "$args" | sed -e "s|@OUT|$work/out|g" -e "s|@FIX|$fix|g") >"$work/stdout" 2>"$work/err"
   rc=$?
   lines=$(wc -l <"$work/err")
   left=$(ls -A "$work/out" | wc -l)

@@ -104,7 +104,8 @@ int cmd_tune(int argc, char **argv)
            r.candidates_timed, r.candidates_rejected, r.classes_tuned, r.elapsed_s, r.longest_step_s);
   }
   if (rc == EXIT_SUCCESS) {
-    printf("tuning database (%s):\n", oftawq_context_cache_dir(ctx) ? oftawq_context_cache_dir(ctx) : "memory only");
+    const char *dir = oftawq_context_cache_dir(ctx);
+    printf("tuning database (%s):\n", dir ? cli_esc(dir) : "memory only");
     for (k = 0; k < oftawq_tune_count(ctx); k++) {
       char line[512];
       oftawq_tune_entry(ctx, k, line, sizeof line);

@@ -14,8 +14,8 @@
 # .ci/run installs, with PoCL as the OpenCL device. The sources copied in are the working tree's
 # tracked and untracked-but-not-ignored files, so uncommitted changes are tested too.
 # Environment: MIRROR (Debian mirror, default http://deb.debian.org/debian), JOBS (make -j, default nproc),
-# CK_TIMEOUT_MULTIPLIER (default 10 under qemu: Check's per-test timeouts guard against hangs, and PoCL
-# compiles every kernel under emulation, 10x slower or more).
+# CK_TIMEOUT_MULTIPLIER (default 10 under qemu: Check's per-test timeouts and the script tests' 120 s per CLI run
+# guard against hangs, and PoCL compiles every kernel under emulation, 10x slower or more).
 # The last line is "arm64 qemu: N passed, N failed" (make check's counts).
 set -euo pipefail
 
