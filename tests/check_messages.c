@@ -145,17 +145,12 @@ END_TEST
 
 START_TEST(neumann_warning_is_true_and_once)
 {
-  oftawq_context_options opt;
   oftawq_context *ctx = NULL;
   oftawq_oft_config c;
   oftawq_oft *oft = NULL;
   float *fine = gaussian_block(0.05, 7), *divergent = gaussian_block(0.15, 8);
   tu_log log;
-  memset(&log, 0, sizeof log);
-  oftawq_context_options_init(&opt);
-  opt.log = tu_log_fn;
-  opt.log_user = &log;
-  ck_assert_int_eq(oftawq_context_create(&opt, &ctx), OFTAWQ_OK);
+  ctx = tu_context_logged(&log);
   oftawq_oft_config_init(&c); /* b = 32 on in_features 32: one block, Neumann */
   ck_assert_int_eq(oftawq_oft_create(ctx, &c, 32, fine, 496, &oft), OFTAWQ_OK);
   ck_assert_msg(log.warnings == 0, "|Q|_F >= 1 but |Q|_2 < 1 warned: %s", log.last);
@@ -180,17 +175,12 @@ END_TEST
 /* The "Adjusted" warning came twice through oftawq_layer_load (the loader resolved the config, then the adapter). */
 START_TEST(adjusted_warning_once)
 {
-  oftawq_context_options opt;
   oftawq_context *ctx = NULL;
   oftawq_layer *layer = NULL;
   char *model = tu_srcpath("tests/corpus/good/model"), *adapter = tu_srcpath("tests/corpus/adapter_adjusted/adapter");
   const char *dirs[1];
   tu_log log;
-  memset(&log, 0, sizeof log);
-  oftawq_context_options_init(&opt);
-  opt.log = tu_log_fn;
-  opt.log_user = &log;
-  ck_assert_int_eq(oftawq_context_create(&opt, &ctx), OFTAWQ_OK);
+  ctx = tu_context_logged(&log);
   dirs[0] = adapter;
   ck_assert_msg(oftawq_layer_load(ctx, model, "model.layers.0.mlp.up_proj", dirs, NULL, 1, &layer) == OFTAWQ_OK, "%s",
                 oftawq_context_last_error(ctx));

@@ -70,6 +70,20 @@ oftawq_context *tu_context(const char *cache_dir)
   return ctx;
 }
 
+oftawq_context *tu_context_logged(tu_log *log)
+{
+  oftawq_context_options opt;
+  oftawq_context *ctx = NULL;
+  oftawq_status st;
+  memset(log, 0, sizeof *log);
+  oftawq_context_options_init(&opt);
+  opt.log = tu_log_fn;
+  opt.log_user = log;
+  st = oftawq_context_create(&opt, &ctx);
+  ck_assert_msg(st == OFTAWQ_OK, "no test device: %s", oftawq_status_name(st));
+  return ctx;
+}
+
 char *tu_read_file(const char *path, size_t *length)
 {
   FILE *f = fopen(path, "rb");

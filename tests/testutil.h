@@ -42,5 +42,7 @@ typedef struct tu_log {
   char last[1024];
 } tu_log;
 void tu_log_fn(void *user, oftawq_log_level level, const char *message);
+/* A context on the default test device whose log callback counts into `log` (cleared first). */
+oftawq_context *tu_context_logged(tu_log *log);
 
 #endif /* OFTAWQ_TESTUTIL_H */
