@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gcc: the README's build in the source tree (gcc, -Werror), make check, make distcheck, the public headers as C99/C++; then the same tree reconfigured for arm64, which must rebuild every object.
+# gcc: in the source tree (gcc, -Werror; `make check` itself is .ci/run's readme job), the public headers as C99/C++, make distcheck; then the same tree reconfigured for arm64, which must rebuild every object.
 # packages: build-essential autoconf automake libtool pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
 # packages: clinfo libclblast-dev libcjson-dev check g++
 # packages: gcc-aarch64-linux-gnu ocl-icd-opencl-dev:arm64 libcjson-dev:arm64
@@ -9,10 +9,9 @@
 # Leave the tree unconfigured for the VPATH jobs that follow, whatever happens.
 trap '[ -f Makefile ] && make distclean >/dev/null 2>&1; true' EXIT
 
-ci_step autoreconf -fi
+ci_bootstrap
 ci_step ./configure --enable-werror
 ci_step make -j"$CI_JOBS"
-ci_make_check
 ci_check_headers gcc -Iinclude
 ci_step make distcheck -j"$CI_JOBS" DISTCHECK_CONFIGURE_FLAGS="--enable-werror"
 
