@@ -15,12 +15,15 @@
  *   AWQ_RGROUPS   row groups per work-group (dim 2)
  *   AWQ_ROWS      rows per work-item: one pass over the weight serves all of them
  *   AWQ_VEC       packed words per work-item (1, 2, 4, 8): 8 * AWQ_VEC adjacent columns; must divide N/8
+ *   AWQ_COLVEC    0: a vector's lanes are the AWQ_VEC words (one sum per nibble position c);
+ *                 1: a float8's lanes are one word's 8 columns (one float8 sum per word; scales read by vload_half8)
  *   AWQ_FUSE_OFT  rotate x by the OFT R (block OFT_BLOCK) while staging it
  *   AWQ_TEST_WRONG tests only: perturbs the output (the autotuner must reject such a candidate)
  *   AWQ_DENSE     1: the dense path's kernels (dequantise, round, finish) instead of the matmul
- *   AWQ_LAYOUT    0: AutoAWQ's tensors; 1 (K4, lib/engines/awq_repack.c): qweight [K/4][N/8][4] read as one
- *                 uint4 per 4 k, `scales` holds fp16 pairs (scale, zero) [K/G][N], qzeros is unused; needs
- *                 AWQ_VEC 1 and AWQ_CHUNK % 4 == 0
+ *   AWQ_LAYOUT    0: AutoAWQ's tensors; 1 and 2, interleaved (lib/engines/awq_repack.c): qweight
+ *                 [K/AWQ_KI][N/8][AWQ_KI], read as one uint4 per 4 k, with AWQ_KI 4 (K4) or AWQ_CHUNK (KC: a
+ *                 work-item's chunk is one contiguous run); `scales` holds fp16 pairs (scale, zero) [K/G][N],
+ *                 qzeros is unused; needs AWQ_VEC 1 and AWQ_CHUNK % 4 == 0
  */
 #ifndef AWQ_G
 #error "AWQ_G must be defined"
@@ -46,6 +49,9 @@
 #ifndef AWQ_VEC
 #define AWQ_VEC 1
 #endif
+#ifndef AWQ_COLVEC
+#define AWQ_COLVEC 0
+#endif
 #ifndef AWQ_FUSE_OFT
 #define AWQ_FUSE_OFT 0
 #endif
@@ -58,9 +64,16 @@
 #ifndef AWQ_LAYOUT
 #define AWQ_LAYOUT 0
 #endif
-#if AWQ_LAYOUT == 1 && (AWQ_VEC != 1 || AWQ_CHUNK % 4 != 0)
-#error "the K4 layout takes one packed word per work-item and chunks of 4 k"
+#if AWQ_LAYOUT == 1
+#define AWQ_KI 4
+#elif AWQ_LAYOUT == 2
+#define AWQ_KI AWQ_CHUNK
 #endif
+#if AWQ_LAYOUT != 0 && (AWQ_VEC != 1 || AWQ_CHUNK % 4 != 0)
+#error "the interleaved layouts take one packed word per work-item and chunks of 4 k"
+#endif
+/* Where word j of row k sits in an interleaved layout. */
+#define KI_INDEX(k, j, W) ((((size_t)(k) / AWQ_KI) * (W) + (j)) * AWQ_KI + (k) % AWQ_KI)
 
 #define AWQ_SHIFT(c) (4u * (((c) & 1u) * 4u + ((c) >> 1)))
 /* The k values a work-group stages per step: one chunk per split lane. */
@@ -91,10 +104,26 @@ typedef float8 floats_t;
 #error "AWQ_VEC must be 1, 2, 4 or 8"
 #endif
 
-/* The lanes of a vector of sums, one per packed word. */
+/* The packed words of one load, one by one. */
 typedef union {
-  floats_t v;
-  float s[AWQ_VEC];
+  words_t v;
+  uint s[AWQ_VEC];
+} words_u;
+
+/* A work-item's sums per row: ACC_N vectors acc_t of ACC_LANES lanes. AWQ_COLVEC 0: vector c holds
+ * nibble position c of the AWQ_VEC words; 1: vector v holds the 8 columns of word v. */
+#if AWQ_COLVEC
+typedef float8 acc_t;
+#define ACC_N AWQ_VEC
+#define ACC_LANES 8
+#else
+typedef floats_t acc_t;
+#define ACC_N 8
+#define ACC_LANES AWQ_VEC
+#endif
+typedef union {
+  acc_t v;
+  float s[ACC_LANES];
 } lanes_t;
 
 /* Nibble c of each word, left in place: q * 2^AWQ_EXP(c) exactly (the top nibble is moved down 4 bits
@@ -103,6 +132,18 @@ typedef union {
 #define AWQ_EXP(c) ((c) == 7u ? 24u : AWQ_SHIFT(c))
 #define NIBBLE(w, c) WORDS_TO_FLOATS((c) == 7u ? ((w) >> 4) & 0x0f000000u : (w) & (0xfu << AWQ_SHIFT(c)))
 #define UNSCALE(c) (1.0f / (float)(1u << AWQ_EXP(c)))
+/* The same for the 8 columns of one word at once, as a float8. */
+#define COL_SHIFTS ((uint8)(0u, 0u, 0u, 0u, 0u, 0u, 0u, 4u))
+#define COL_MASKS                                                                                                      \
+  ((uint8)(0xfu << AWQ_SHIFT(0u), 0xfu << AWQ_SHIFT(1u), 0xfu << AWQ_SHIFT(2u), 0xfu << AWQ_SHIFT(3u),                 \
+           0xfu << AWQ_SHIFT(4u), 0xfu << AWQ_SHIFT(5u), 0xfu << AWQ_SHIFT(6u), 0x0f000000u))
+#define COL_UNSCALE                                                                                                    \
+  ((float8)(UNSCALE(0u), UNSCALE(1u), UNSCALE(2u), UNSCALE(3u), UNSCALE(4u), UNSCALE(5u), UNSCALE(6u), UNSCALE(7u)))
+#define COL_SCALE(c) ((float)(1u << AWQ_EXP(c)))
+#define COL_RESCALE                                                                                                    \
+  ((float8)(COL_SCALE(0u), COL_SCALE(1u), COL_SCALE(2u), COL_SCALE(3u), COL_SCALE(4u), COL_SCALE(5u), COL_SCALE(6u),   \
+            COL_SCALE(7u)))
+inline float8 col_nibbles(uint w) { return convert_float8(as_int8(((uint8)(w) >> COL_SHIFTS) & COL_MASKS)); }
 
 inline void store_y(__global X_TYPE *y, size_t i, float acc, __global const half *bias, uint n)
 {
@@ -143,60 +184,82 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
                 __global const uint *qzeros, __global const half *scales, __global const half *bias, uint K, uint N,
                 uint rows, __global const float *R, uint share)
 {
-  __local float xs[AWQ_WG_ROWS][AWQ_STEP];
+  __local float xs[AWQ_STEP][AWQ_WG_ROWS]; /* k-major: a k's rows lie together (their sums vectorise) */
 #if AWQ_SPLIT > 1
-  __local floats_t partial[AWQ_SPLIT][AWQ_RGROUPS][AWQ_COLS][AWQ_ROWS * 8];
+  __local acc_t partial[AWQ_SPLIT][AWQ_RGROUPS][AWQ_COLS][AWQ_ROWS * ACC_N];
 #endif
   const uint lc = (uint)get_local_id(0), ls = (uint)get_local_id(1), lr = (uint)get_local_id(2);
   const uint lid = (lr * AWQ_SPLIT + ls) * AWQ_COLS + lc;
   const uint W = N / 8, j = (uint)get_global_id(0) * AWQ_VEC; /* the item's first word */
   const uint wg_row0 = (uint)get_group_id(2) * AWQ_WG_ROWS;
   const int active = j < W;
-  floats_t acc[AWQ_ROWS][8];
+  acc_t acc[AWQ_ROWS][ACC_N];
   #pragma unroll
   for (uint r = 0; r < AWQ_ROWS; r++)
     #pragma unroll
-    for (uint c = 0; c < 8; c++) acc[r][c] = (floats_t)(0.0f);
+    for (uint i = 0; i < ACC_N; i++) acc[r][i] = (acc_t)(0.0f);
 
   for (uint kb = 0; kb < K; kb += AWQ_STEP) { /* the same trip count for every item: barriers are safe */
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint i = lid; i < AWQ_WG_ROWS * AWQ_STEP; i += AWQ_COLS * AWQ_SPLIT * AWQ_RGROUPS) {
       const uint r = i / AWQ_STEP, kk = i - r * AWQ_STEP;
-      xs[r][kk] = (wg_row0 + r < rows && kb + kk < K) ? staged_x(x, wg_row0 + r, kb + kk, K, R, share) : 0.0f;
+      xs[kk][r] = (wg_row0 + r < rows && kb + kk < K) ? staged_x(x, wg_row0 + r, kb + kk, K, R, share) : 0.0f;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     const uint k0 = kb + ls * AWQ_CHUNK;
     if (active && k0 < K) {
       const uint g = k0 / AWQ_G;
-      floats_t dot[AWQ_ROWS][8];
-      float sx[AWQ_ROWS];
+      acc_t dot[AWQ_ROWS][ACC_N];
       #pragma unroll
-      for (uint r = 0; r < AWQ_ROWS; r++) {
-        sx[r] = 0.0f;
+      for (uint r = 0; r < AWQ_ROWS; r++)
         #pragma unroll
-        for (uint c = 0; c < 8; c++) dot[r][c] = (floats_t)(0.0f);
-      }
-      /* one k: the packed word(s) w unpacked once for every row */
+        for (uint i = 0; i < ACC_N; i++) dot[r][i] = (acc_t)(0.0f);
+      float sx[AWQ_ROWS]; /* sum of x over the chunk, per row: for the zero points */
+      #pragma unroll
+      for (uint r = 0; r < AWQ_ROWS; r++) sx[r] = 0.0f;
+      /* one k: the packed word(s) w (words_t) unpacked once for every row */
+#if AWQ_COLVEC
+#define AWQ_K_STEP(w, k)                                                                                               \
+  do {                                                                                                                 \
+    const words_u wu = {w};                                                                                            \
+    float8 q[AWQ_VEC];                                                                                                 \
+    _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) q[v] = col_nibbles(wu.s[v]);                                  \
+    _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                            \
+      const float xv = xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS + r];                                                    \
+      sx[r] += xv;                                                                                                     \
+      _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) dot[r][v] = fma((float8)(xv), q[v], dot[r][v]);             \
+    }                                                                                                                  \
+  } while (0)
+#else
 #define AWQ_K_STEP(w, k)                                                                                               \
   do {                                                                                                                 \
     floats_t q[8];                                                                                                     \
     _Pragma("unroll") for (uint c = 0; c < 8; c++) q[c] = NIBBLE(w, c);                                                \
     _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                            \
-      const float xv = xs[lr * AWQ_ROWS + r][ls * AWQ_CHUNK + (k)];                                                    \
+      const float xv = xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS + r];                                                    \
       sx[r] += xv;                                                                                                     \
       _Pragma("unroll") for (uint c = 0; c < 8; c++) dot[r][c] = fma((floats_t)(xv), q[c], dot[r][c]);                 \
     }                                                                                                                  \
   } while (0)
-#if AWQ_LAYOUT == 1
-      __global const uint *wp = qweight + ((size_t)(k0 / 4) * W + j) * 4;
-      for (uint k = 0; k < AWQ_CHUNK; k += 4, wp += 4 * W) {
-        const uint4 w4 = vload4(0, wp);
+#endif
+#if AWQ_LAYOUT != 0
+      for (uint k = 0; k < AWQ_CHUNK; k += 4) {
+        const uint4 w4 = vload4(0, qweight + KI_INDEX(k0 + k, j, W));
         AWQ_K_STEP(w4.s0, k);
         AWQ_K_STEP(w4.s1, k + 1);
         AWQ_K_STEP(w4.s2, k + 2);
         AWQ_K_STEP(w4.s3, k + 3);
       }
       /* zero point and scale once per chunk: s * (sum x q - z sum x), the pair read at once */
+#if AWQ_COLVEC
+      {
+        __global const half *pair = scales + 2 * ((size_t)g * N + 8 * j);
+        const float8 lo = vload_half8(0, pair), hi = vload_half8(1, pair); /* (s, z) for columns 0-3, 4-7 */
+        const float8 s8 = (float8)(lo.even, hi.even) * COL_UNSCALE, z8 = (float8)(lo.odd, hi.odd) * COL_RESCALE;
+        #pragma unroll
+        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][0] = fma(s8, dot[r][0] - z8 * (float8)(sx[r]), acc[r][0]);
+      }
+#else
       #pragma unroll
       for (uint c = 0; c < 8; c++) {
         const float2 sz = vload_half2((size_t)g * N + 8 * j + c, scales);
@@ -204,6 +267,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         #pragma unroll
         for (uint r = 0; r < AWQ_ROWS; r++) acc[r][c] = fma(sz.x * UNSCALE(c), dot[r][c] - z * sx[r], acc[r][c]);
       }
+#endif
 #else
       __global const uint *wp = qweight + (size_t)k0 * W + j;
       for (uint k = 0; k < AWQ_CHUNK; k++, wp += W) {
@@ -211,16 +275,25 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         AWQ_K_STEP(w, k);
       }
       /* zero point and scale once per chunk: s * (sum x q - z sum x) */
-      const words_t zw = LOAD_WORDS(qzeros, (size_t)g * W + j);
+      const words_u zw = {LOAD_WORDS(qzeros, (size_t)g * W + j)};
+#if AWQ_COLVEC
+      #pragma unroll
+      for (uint v = 0; v < AWQ_VEC; v++) {
+        const float8 z8 = col_nibbles(zw.s[v]), s8 = vload_half8(0, scales + (size_t)g * N + 8 * (j + v)) * COL_UNSCALE;
+        #pragma unroll
+        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][v] = fma(s8, dot[r][v] - z8 * (float8)(sx[r]), acc[r][v]);
+      }
+#else
       #pragma unroll
       for (uint c = 0; c < 8; c++) {
-        const floats_t z = NIBBLE(zw, c);
+        const floats_t z = NIBBLE(zw.v, c);
         lanes_t s;
         #pragma unroll
         for (uint v = 0; v < AWQ_VEC; v++) s.s[v] = vload_half((size_t)g * N + 8 * (j + v) + c, scales) * UNSCALE(c);
         #pragma unroll
         for (uint r = 0; r < AWQ_ROWS; r++) acc[r][c] = fma(s.v, dot[r][c] - z * (floats_t)(sx[r]), acc[r][c]);
       }
+#endif
 #endif
 #undef AWQ_K_STEP
     }
@@ -231,14 +304,15 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
   #pragma unroll
   for (uint r = 0; r < AWQ_ROWS; r++)
     #pragma unroll
-    for (uint c = 0; c < 8; c++) partial[ls][lr][lc][r * 8 + c] = acc[r][c];
+    for (uint i = 0; i < ACC_N; i++) partial[ls][lr][lc][r * ACC_N + i] = acc[r][i];
   for (uint s = AWQ_SPLIT / 2; s > 0; s >>= 1) {
     barrier(CLK_LOCAL_MEM_FENCE);
     if (ls < s)
       #pragma unroll
       for (uint r = 0; r < AWQ_ROWS; r++)
         #pragma unroll
-        for (uint c = 0; c < 8; c++) partial[ls][lr][lc][r * 8 + c] = acc[r][c] += partial[ls + s][lr][lc][r * 8 + c];
+        for (uint i = 0; i < ACC_N; i++)
+          partial[ls][lr][lc][r * ACC_N + i] = acc[r][i] += partial[ls + s][lr][lc][r * ACC_N + i];
   }
 #endif
   if (ls != 0 || !active) return;
@@ -248,13 +322,13 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
     const uint row = wg_row0 + lr * AWQ_ROWS + r;
     if (row >= rows) continue;
     #pragma unroll 1
-    for (uint c = 0; c < 8; c++) {
+    for (uint i = 0; i < ACC_N; i++) {
       lanes_t a;
-      a.v = acc[r][c];
+      a.v = acc[r][i];
       #pragma unroll 1
-      for (uint v = 0; v < AWQ_VEC; v++) {
-        const uint n = 8 * (j + v) + c;
-        store_y(y, (size_t)row * N + n, a.s[v], bias, n);
+      for (uint l = 0; l < ACC_LANES; l++) {
+        const uint n = AWQ_COLVEC ? 8 * (j + i) + l : 8 * (j + l) + i;
+        store_y(y, (size_t)row * N + n, a.s[l], bias, n);
       }
     }
   }
@@ -270,8 +344,8 @@ __kernel void awq_dequant(__global const uint *qweight, __global const uint *qze
   const uint j = (uint)get_global_id(0), W = N / 8, k = k0 + (uint)get_global_id(1);
   if (j >= W || k >= K) return;
   const uint g = k / AWQ_G;
-#if AWQ_LAYOUT == 1
-  const uint w = qweight[((size_t)(k / 4) * W + j) * 4 + k % 4];
+#if AWQ_LAYOUT != 0
+  const uint w = qweight[KI_INDEX(k, j, W)];
   for (uint c = 0; c < 8; c++) {
     const float2 sz = vload_half2((size_t)g * N + 8 * j + c, scales);
     Wd[(size_t)(k - k0) * N + 8 * j + c] = ((float)((w >> AWQ_SHIFT(c)) & 0xfu) - sz.y) * sz.x;
@@ -285,14 +359,16 @@ __kernel void awq_dequant(__global const uint *qweight, __global const uint *qze
 #endif
 }
 
-/* The K4 layout back to AutoAWQ's tensors, bit for bit (for kernels that read W in AutoAWQ's order).
- * k4 [K/4][N/8][4], pairs (scale, zero) [K/G][N] as fp16 bits. global = (N/8, K). */
-__kernel void awq_k4_unpack(__global const uint *k4, __global const ushort *pairs, __global uint *qweight,
-                            __global uint *qzeros, __global ushort *scales, uint K, uint N)
+#if AWQ_LAYOUT != 0
+/* An interleaved layout back to AutoAWQ's tensors, bit for bit (for kernels that read W in AutoAWQ's order).
+ * packed [K/AWQ_KI][N/8][AWQ_KI], pairs (scale, zero) [K/G][N] as fp16 bits. global = (N/8, K). */
+__kernel void awq_unpack_interleaved(__global const uint *packed, __global const ushort *pairs,
+                                     __global uint *qweight, __global uint *qzeros, __global ushort *scales, uint K,
+                                     uint N)
 {
   const uint j = (uint)get_global_id(0), k = (uint)get_global_id(1), W = N / 8;
   if (j >= W || k >= K) return;
-  qweight[(size_t)k * W + j] = k4[((size_t)(k / 4) * W + j) * 4 + k % 4];
+  qweight[(size_t)k * W + j] = packed[KI_INDEX(k, j, W)];
   if (k % AWQ_G) return;
   const uint g = k / AWQ_G;
   uint zw = 0;
@@ -303,6 +379,7 @@ __kernel void awq_k4_unpack(__global const uint *k4, __global const ushort *pair
   }
   qzeros[(size_t)g * W + j] = zw;
 }
+#endif
 
 /* Large-M path, before the dense GEMM: xf = fp16-rounded activations as fp32. global = (n). */
 __kernel void awq_round_x(__global const X_TYPE *x, __global float *xf, uint n)

@@ -282,91 +282,139 @@ START_TEST(autoawq_fixtures)
 }
 END_TEST
 
-/* The K4 layout holds AutoAWQ's tensors exactly: repacked and unpacked, every bit comes back. */
-START_TEST(k4_repack_round_trip)
+/* One F32 forward of `rows` rows with an explicit plan (as the tuner hands it), through device buffers. */
+static oftawq_status awq_forward_plan(oftawq_context *ctx, oftawq_awq *awq, const oftawq__awq_plan *plan,
+                                      const float *x, float *y, size_t rows)
+{
+  cl_context cl;
+  cl_command_queue q;
+  cl_mem dx, dy;
+  int K, N;
+  oftawq_status status;
+  ck_assert_int_eq(oftawq_context_get_cl(ctx, &cl, &q, NULL), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq_awq_get_shape(awq, &K, &N, NULL, NULL), OFTAWQ_OK);
+  dx = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, rows * K * 4, (void *)(uintptr_t)x, NULL);
+  dy = clCreateBuffer(cl, CL_MEM_WRITE_ONLY, rows * N * 4, NULL, NULL);
+  ck_assert(dx && dy);
+  status = oftawq__awq_enqueue_plan(awq, OFTAWQ_F32, dx, dy, rows, plan, NULL, 0, NULL, NULL);
+  if (status == OFTAWQ_OK)
+    ck_assert_int_eq(clEnqueueReadBuffer(q, dy, CL_TRUE, 0, rows * N * 4, y, 0, NULL, NULL), CL_SUCCESS);
+  clReleaseMemObject(dx);
+  clReleaseMemObject(dy);
+  return status;
+}
+
+/* The interleaved layouts (K4, KC) hold AutoAWQ's tensors exactly: repacked and unpacked, every bit comes back. */
+START_TEST(interleaved_repack_round_trip)
 {
   static const int shapes[][3] = {{8, 8, 8}, {96, 104, 32}, {256, 136, 128}, {64, 40, 64}};
   size_t i, j;
-  for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-    const int K = shapes[i][0], N = shapes[i][1], G = shapes[i][2];
-    layer L = random_layer(K, N, G, 0, 40 + i);
-    size_t W = (size_t)N / 8, groups = (size_t)(K / G);
-    uint32_t *k4 = malloc((size_t)K * W * 4);
-    uint16_t *pairs = malloc(groups * N * 4), *sc = malloc(groups * N * 2);
-    int32_t *qw = malloc((size_t)K * W * 4), *qz = malloc(groups * W * 4);
-    ck_assert(oftawq__awq_k4_possible(K, G));
-    oftawq__awq_repack_k4(L.qw, L.qz, L.sc, K, N, G, k4, pairs);
-    for (j = 0; j < groups * N; j++) /* the pairs are (scale, zero) with the zero exact in fp16 */
-      ck_assert_uint_eq(pairs[2 * j], L.sc[j]);
-    ck_assert_uint_eq(k4[1], (uint32_t)L.qw[W]); /* k = 1 of word 0 sits next to k = 0 */
-    oftawq__awq_unpack_k4(k4, pairs, K, N, G, qw, qz, sc);
-    ck_assert_int_eq(memcmp(qw, L.qw, (size_t)K * W * 4), 0);
-    ck_assert_int_eq(memcmp(qz, L.qz, groups * W * 4), 0);
-    ck_assert_int_eq(memcmp(sc, L.sc, groups * N * 2), 0);
-    free(k4);
-    free(pairs);
-    free(sc);
-    free(qw);
-    free(qz);
-    free_layer(&L);
-  }
-  ck_assert(!oftawq__awq_k4_possible(200, 200)); /* an odd k-chunk (200 -> 100 -> 50 -> 25) */
-  ck_assert(!oftawq__awq_k4_possible(6, 6));
+  int layout;
+  for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    for (layout = OFTAWQ__LAYOUT_K4; layout <= OFTAWQ__LAYOUT_KC; layout++) {
+      const int K = shapes[i][0], N = shapes[i][1], G = shapes[i][2], ki = oftawq__awq_layout_ki(layout, G);
+      layer L = random_layer(K, N, G, 0, 40 + i);
+      size_t W = (size_t)N / 8, groups = (size_t)(K / G);
+      uint32_t *packed = malloc((size_t)K * W * 4);
+      uint16_t *pairs = malloc(groups * N * 4), *sc = malloc(groups * N * 2);
+      int32_t *qw = malloc((size_t)K * W * 4), *qz = malloc(groups * W * 4);
+      ck_assert(oftawq__awq_interleave_possible(K, G));
+      ck_assert_int_eq(ki, layout == OFTAWQ__LAYOUT_K4 ? 4 : oftawq__awq_chunk(G));
+      oftawq__awq_repack(L.qw, L.qz, L.sc, K, N, G, ki, packed, pairs);
+      for (j = 0; j < groups * N; j++) /* the pairs are (scale, zero) with the zero exact in fp16 */
+        ck_assert_uint_eq(pairs[2 * j], L.sc[j]);
+      for (j = 0; j < (size_t)ki; j++) /* k = 0 .. ki-1 of word 0 lie together, then word 1's */
+        ck_assert_uint_eq(packed[j], (uint32_t)L.qw[j * W]);
+      if (W > 1) ck_assert_uint_eq(packed[ki], (uint32_t)L.qw[1]);
+      oftawq__awq_unpack(packed, pairs, K, N, G, ki, qw, qz, sc);
+      ck_assert_int_eq(memcmp(qw, L.qw, (size_t)K * W * 4), 0);
+      ck_assert_int_eq(memcmp(qz, L.qz, groups * W * 4), 0);
+      ck_assert_int_eq(memcmp(sc, L.sc, groups * N * 2), 0);
+      free(packed);
+      free(pairs);
+      free(sc);
+      free(qw);
+      free(qz);
+      free_layer(&L);
+    }
+  ck_assert(!oftawq__awq_interleave_possible(200, 200)); /* an odd k-chunk (200 -> 100 -> 50 -> 25) */
+  ck_assert(!oftawq__awq_interleave_possible(6, 6));
+  ck_assert_int_eq(oftawq__awq_layout_ki(OFTAWQ__LAYOUT_AWQ, 128), 1);
 }
 END_TEST
 
-/* The K4 layout on the device: every path gives the reference's numbers, and the matmul the very bits of
- * AutoAWQ's layout with the same launch. */
-START_TEST(k4_layout_paths)
+/* The interleaved layouts on the device: every path gives the reference's numbers, the matmul the very bits
+ * of AutoAWQ's layout with the same launch (both word orders of the sums), and the backward's view of
+ * AutoAWQ's tensors comes back bit for bit. */
+START_TEST(interleaved_layout_paths)
 {
   oftawq_context *ctx = tu_context(NULL);
   layer L = random_layer(256, 136, 64, 1, 17);
   oftawq_awq_tensors t;
   oftawq_awq *a = NULL, *b = NULL, *c = NULL;
   float x[5 * 256], y[5 * 136], ya[5 * 136], yr[5 * 136];
-  int p;
+  int p, layout, colvec;
   tu_fill_random(x, 5 * 256, 2.0f, 23);
   oftawq__ref_awq(x, 5, 256, 136, 64, L.qw, L.qz, L.sc, L.bias, yr);
   layer_tensors(&L, 64, &t);
-  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_K4, &b), OFTAWQ_OK);
   ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_AWQ, &a), OFTAWQ_OK);
-  ck_assert_int_eq(oftawq__awq_layout(b), OFTAWQ__LAYOUT_K4);
-  for (p = OFTAWQ_AWQ_GEMV; p <= OFTAWQ_AWQ_DENSE; p++) {
-    char what[32];
-    snprintf(what, sizeof what, "K4 path %d", p);
-    oftawq_awq_set_path(a, (oftawq_awq_path)p);
-    oftawq_awq_set_path(b, (oftawq_awq_path)p);
-    ck_assert_msg(oftawq_awq_forward(b, OFTAWQ_F32, x, y, 5) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
-    expect_close(y, yr, 5 * 136, what);
-    ck_assert_int_eq(oftawq_awq_forward(a, OFTAWQ_F32, x, ya, 5), OFTAWQ_OK);
-    if (p != OFTAWQ_AWQ_DENSE) /* same launch (one word per item on both at 5 rows), same sums */
+  for (layout = OFTAWQ__LAYOUT_K4; layout <= OFTAWQ__LAYOUT_KC; layout++) {
+    ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, layout, &b), OFTAWQ_OK);
+    ck_assert_int_eq(oftawq__awq_layout(b), layout);
+    for (p = OFTAWQ_AWQ_GEMV; p <= OFTAWQ_AWQ_DENSE; p++) {
+      char what[48];
+      snprintf(what, sizeof what, "%s path %d", oftawq__awq_layout_name(layout), p);
+      oftawq_awq_set_path(a, (oftawq_awq_path)p);
+      oftawq_awq_set_path(b, (oftawq_awq_path)p);
+      ck_assert_msg(oftawq_awq_forward(b, OFTAWQ_F32, x, y, 5) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
+      expect_close(y, yr, 5 * 136, what);
+      ck_assert_int_eq(oftawq_awq_forward(a, OFTAWQ_F32, x, ya, 5), OFTAWQ_OK);
+      if (p != OFTAWQ_AWQ_DENSE) /* same launch (one word per item on both at 5 rows), same sums */
+        ck_assert_int_eq(memcmp(y, ya, sizeof y), 0);
+    }
+    for (colvec = 0; colvec < 2; colvec++) { /* explicit plans: lanes over words or over a word's columns */
+      oftawq__awq_plan plan;
+      oftawq__awq_default_plan(ctx, 256, 136, 64, 5, &plan);
+      plan.path = OFTAWQ_AWQ_GEMV;
+      plan.rpi = 8;
+      plan.vec = 1;
+      plan.colvec = colvec;
+      ck_assert_int_eq(awq_forward_plan(ctx, b, &plan, x, y, 5), OFTAWQ_OK);
+      ck_assert_int_eq(awq_forward_plan(ctx, a, &plan, x, ya, 5), OFTAWQ_OK);
       ck_assert_int_eq(memcmp(y, ya, sizeof y), 0);
+      expect_close(y, yr, 5 * 136, colvec ? "colvec plan" : "word-lane plan");
+    }
+    { /* kernels that read AutoAWQ's layout (the backward) get it unpacked on the device, bit for bit */
+      cl_mem qw, qz, sc;
+      cl_command_queue q;
+      const size_t kept = oftawq__awq_device_bytes(b);
+      int32_t *qwb = malloc((size_t)256 * 17 * 4), *qzb = malloc((size_t)4 * 17 * 4);
+      uint16_t *scb = malloc((size_t)4 * 136 * 2);
+      ck_assert_int_eq(oftawq__awq_buffers(b, &qw, &qz, &sc), OFTAWQ_OK);
+      ck_assert_int_eq(oftawq_context_get_cl(ctx, NULL, &q, NULL), OFTAWQ_OK);
+      ck_assert_int_eq(clEnqueueReadBuffer(q, qw, CL_TRUE, 0, (size_t)256 * 17 * 4, qwb, 0, NULL, NULL), CL_SUCCESS);
+      ck_assert_int_eq(clEnqueueReadBuffer(q, qz, CL_TRUE, 0, (size_t)4 * 17 * 4, qzb, 0, NULL, NULL), CL_SUCCESS);
+      ck_assert_int_eq(clEnqueueReadBuffer(q, sc, CL_TRUE, 0, (size_t)4 * 136 * 2, scb, 0, NULL, NULL), CL_SUCCESS);
+      ck_assert_int_eq(memcmp(qwb, L.qw, (size_t)256 * 17 * 4), 0);
+      ck_assert_int_eq(memcmp(qzb, L.qz, (size_t)4 * 17 * 4), 0);
+      ck_assert_int_eq(memcmp(scb, L.sc, (size_t)4 * 136 * 2), 0);
+      ck_assert_uint_gt(oftawq__awq_device_bytes(b), kept); /* kept from then on */
+      free(qwb);
+      free(qzb);
+      free(scb);
+    }
+    oftawq_awq_destroy(b);
+    b = NULL;
   }
-  { /* kernels that read AutoAWQ's layout (the backward) get it unpacked on the device, bit for bit */
-    cl_mem qw, qz, sc;
-    cl_command_queue q;
-    const size_t kept = oftawq__awq_device_bytes(b);
-    int32_t *qwb = malloc((size_t)256 * 17 * 4), *qzb = malloc((size_t)4 * 17 * 4);
-    uint16_t *scb = malloc((size_t)4 * 136 * 2);
-    ck_assert_int_eq(oftawq__awq_buffers(b, &qw, &qz, &sc), OFTAWQ_OK);
-    ck_assert_int_eq(oftawq_context_get_cl(ctx, NULL, &q, NULL), OFTAWQ_OK);
-    ck_assert_int_eq(clEnqueueReadBuffer(q, qw, CL_TRUE, 0, (size_t)256 * 17 * 4, qwb, 0, NULL, NULL), CL_SUCCESS);
-    ck_assert_int_eq(clEnqueueReadBuffer(q, qz, CL_TRUE, 0, (size_t)4 * 17 * 4, qzb, 0, NULL, NULL), CL_SUCCESS);
-    ck_assert_int_eq(clEnqueueReadBuffer(q, sc, CL_TRUE, 0, (size_t)4 * 136 * 2, scb, 0, NULL, NULL), CL_SUCCESS);
-    ck_assert_int_eq(memcmp(qwb, L.qw, (size_t)256 * 17 * 4), 0);
-    ck_assert_int_eq(memcmp(qzb, L.qz, (size_t)4 * 17 * 4), 0);
-    ck_assert_int_eq(memcmp(scb, L.sc, (size_t)4 * 136 * 2), 0);
-    ck_assert_uint_gt(oftawq__awq_device_bytes(b), kept); /* kept from then on */
-    free(qwb);
-    free(qzb);
-    free(scb);
-  }
+  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__AWQ_LAYOUTS, &c), OFTAWQ_E_INVALID_ARGUMENT);
+  ck_assert_ptr_null(c);
   t.K = 200;
   t.G = 200;
-  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_K4, &c), OFTAWQ_E_INVALID_ARGUMENT);
-  ck_assert_ptr_null(c);
+  for (layout = OFTAWQ__LAYOUT_K4; layout <= OFTAWQ__LAYOUT_KC; layout++) {
+    ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, layout, &c), OFTAWQ_E_INVALID_ARGUMENT);
+    ck_assert_ptr_null(c);
+  }
   oftawq_awq_destroy(a);
-  oftawq_awq_destroy(b);
   free_layer(&L);
   oftawq_context_destroy(ctx);
 }
@@ -456,7 +504,7 @@ int main(void)
   Suite *s = suite_create("awq");
   TCase *cpu = tcase_create("reference"), *dev = tcase_create("device");
   tcase_add_test(cpu, nibble_order_hand_computed);
-  tcase_add_test(cpu, k4_repack_round_trip);
+  tcase_add_test(cpu, interleaved_repack_round_trip);
   tcase_set_timeout(dev, 300);
   tcase_add_test(dev, hand_computed_layer);
   tcase_add_test(dev, paths_g32_bias);
@@ -464,7 +512,7 @@ int main(void)
   tcase_add_test(dev, paths_g128_bias);
   tcase_add_test(dev, paths_g_is_k);
   tcase_add_test(dev, autoawq_fixtures);
-  tcase_add_test(dev, k4_layout_paths);
+  tcase_add_test(dev, interleaved_layout_paths);
   tcase_add_test(dev, auto_path_by_rows);
   tcase_add_test(dev, validation_errors);
   tcase_add_test(dev, non_finite_activations_propagate);

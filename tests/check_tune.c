@@ -272,11 +272,17 @@ START_TEST(export_and_import)
   ck_assert_int_eq(tuned(b, "oft_cayley", 1, NULL), tuned(a, "oft_cayley", 1, NULL));
   /* a valid file for another device */
   snprintf(foreign, sizeof foreign, "%s/foreign.db", dir);
-  n = snprintf(text, sizeof text, "oftawq-tune 2\ndevice some other GPU\nentry awq K256 N128 G64 M0\tpath=gemv split=1 cols=8 rpi=1 gcols=8 grows=1 grgroups=1\n");
+  n = snprintf(text, sizeof text, "oftawq-tune 3\ndevice some other GPU\nentry awq K256 N128 G64 M0\tpath=gemv split=1 cols=8 rpi=1 gcols=8 grows=1 grgroups=1\n");
   f = fopen(foreign, "w");
   fprintf(f, "%schecksum %016llx\n", text, (unsigned long long)oftawq__fnv1a(OFTAWQ__FNV_OFFSET, text, (size_t)n));
   fclose(f);
   ck_assert_int_eq(oftawq_tune_import(b, foreign), OFTAWQ_E_UNSUPPORTED);
+  /* a database of an older format (its plans lack today's parameters) */
+  text[12] = '2';
+  f = fopen(foreign, "w");
+  fprintf(f, "%schecksum %016llx\n", text, (unsigned long long)oftawq__fnv1a(OFTAWQ__FNV_OFFSET, text, (size_t)n));
+  fclose(f);
+  ck_assert_int_eq(oftawq_tune_import(b, foreign), OFTAWQ_E_FORMAT);
   /* a damaged one */
   f = fopen(foreign, "w");
   fprintf(f, "%schecksum 0000000000000000\n", text);
@@ -415,15 +421,18 @@ START_TEST(hostile_entries_are_dropped)
 {
   /* well-formed entries with values no device runs (issue 14, item 3), each alone in the database */
   static const char *const hostile[] = {
-    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=100000 vec=1 gcols=16 grows=2 grgroups=1 gvec=1 fuse=0\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=1e6 cols=16 rpi=1 vec=1 gcols=16 grows=2 grgroups=1 gvec=1 fuse=0\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=1000000 cols=16 rpi=1 vec=1 gcols=16 grows=2 grgroups=1 gvec=1 fuse=0\n",
-    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 gcols=1e5 grows=2 grgroups=1 gvec=1 fuse=0\n",
-    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 gcols=100000 grows=2 grgroups=1 gvec=1 fuse=0\n",
-    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 gcols=16 grows=2 grgroups=4096 gvec=1 fuse=0\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=3 gcols=16 grows=2 grgroups=1 gvec=1 fuse=0\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 gcols=16 grows=2 grgroups=1 gvec=1 fuse=7\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 gcols=16 grows=2 grgroups=1 gvec=1 fuse=0 bogus=1\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=100000 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=1e6 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=1000000 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
+    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=1e5 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
+    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=100000 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
+    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=4096 gvec=1 gcolvec=0 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=3 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=7\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0 bogus=1\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=2 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
+    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=9 fuse=0\n",
+    "awq-layout K256 N128 G64\tlayout=3\n",
     "rotate b32 M0\twg=1e6\n",
     "rotate b32 M0\twg=1000000\n",
     "cayley b32\ttile=1e5 gjwg=64\n",
@@ -457,8 +466,8 @@ END_TEST
 START_TEST(valid_entries_beside_a_hostile_one_are_kept)
 {
   static const char entries[] =
-    "awq K256 N128 G64 M0\tpath=gemv split=2 cols=8 rpi=1 vec=1 gcols=8 grows=2 grgroups=1 gvec=1 fuse=0 ; a note\n"
-    "awq K256 N128 G64 M1\tpath=gemm split=1 cols=8 rpi=1 vec=1 gcols=8 grows=100000 grgroups=1 gvec=1 fuse=0\n"
+    "awq K256 N128 G64 M0\tpath=gemv split=2 cols=8 rpi=1 vec=1 colvec=0 gcols=8 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0 ; a note\n"
+    "awq K256 N128 G64 M1\tpath=gemm split=1 cols=8 rpi=1 vec=1 colvec=0 gcols=8 grows=100000 grgroups=1 gvec=1 gcolvec=0 fuse=0\n"
     "rotate b32 M0\twg=32\n";
   char *dir = tu_tempdir("tunemixed"), desc[192];
   oftawq_context *a = context_in(dir, NULL), *b;
@@ -486,14 +495,14 @@ END_TEST
 START_TEST(large_database_is_linear)
 {
   enum { ENTRIES = 200000 };
-  char *dir = tu_tempdir("tunelarge"), *lines = malloc((size_t)ENTRIES * 128);
+  char *dir = tu_tempdir("tunelarge"), *lines = malloc((size_t)ENTRIES * 160);
   oftawq_context *a = context_in(dir, NULL), *b;
   size_t n = 0, i;
   uint64_t after_load, after_lookups;
   oftawq__awq_plan p;
   for (i = 0; i < ENTRIES; i++) /* distinct keys: the group sizes of one shape class */
-    n += (size_t)sprintf(lines + n, "awq K1024 N1024 G%zu M0\tpath=gemv split=1 cols=8 rpi=1 vec=1 gcols=8 grows=1 "
-                                    "grgroups=1 gvec=1 fuse=0\n", i + 1000);
+    n += (size_t)sprintf(lines + n, "awq K1024 N1024 G%zu M0\tpath=gemv split=1 cols=8 rpi=1 vec=1 colvec=0 gcols=8 grows=1 "
+                                    "grgroups=1 gvec=1 gcolvec=0 fuse=0\n", i + 1000);
   write_database(a, dir, lines, n);
   oftawq_context_destroy(a);
   b = context_in(dir, NULL);
@@ -546,7 +555,7 @@ END_TEST
 
 /* ------------------------------------------------------------------ every candidate plan */
 
-/* The plans the search can pick, on every rows bucket, on both device layouts, with and without the fused
+/* The plans the search can pick, on every rows bucket, on every device layout, with and without the fused
  * rotation: all rows against the plain-C reference. Every candidate is a compile, so by default: all of
  * them for 1 and 8 rows on AutoAWQ's layout, the first few elsewhere; with OFTAWQ_TEST_ALL_CANDIDATES=1
  * every one everywhere (tests/oclgrind.sh runs the tuner's own units under oclgrind). */
@@ -584,7 +593,7 @@ START_TEST(every_candidate_matches_the_reference)
     ck_assert_ptr_nonnull(Rbuf = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, nr * 4, R, NULL));
     n = oftawq__tune_awq_candidates(ctx, K, N, G, M, 0, cand);
     ck_assert_int_ge(n, 2);
-    for (layout = 0; layout < 2; layout++) {
+    for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS; layout++) {
       oftawq_awq_tensors t;
       oftawq_awq *base = NULL;
       oftawq__synthetic_tensors(&s, &t);

@@ -10,6 +10,7 @@
 
 #include "oftawq.h"
 #include "common/ref.h"
+#include "engines/awq_repack.h"
 #include "runtime/tuning.h"
 #include "tools/tune.h"
 
@@ -278,7 +279,7 @@ static void train_part(tour *t)
 }
 
 /* Every plan the tuner tries in one unit of its search (`rows`: that rows bucket's AWQ plans, fused or not, and
- * rotation, with the R build at 1 row; 0: the device layout), on AutoAWQ's layout or the K4 repack, each
+ * rotation, with the R build at 1 row; 0: the device layout), on AutoAWQ's layout or an interleaved repack, each
  * checked by the tuner against the reference: a budget that never runs out, one timed run each. */
 static void tune_part(tour *t, long rows)
 {
@@ -301,7 +302,7 @@ static void tune_part(tour *t, long rows)
 }
 
 static const char usage[] =
-  "usage: kernel_tour PART [k4]   (k4: the layers' weights in the K4 repack instead of AutoAWQ's layout)\n"
+  "usage: kernel_tour PART [k4|kc]   (the layers' weights in the K4 or KC repack instead of AutoAWQ's layout)\n"
   "  paths ROWS   the layer on every AWQ path and activation dtype (F32, F16, BF16) with three adapters\n"
   "               (Neumann, exact with a shared block, pre-0.18 Neumann with COFT); mixed batches at 40 rows\n"
   "  train        training forward, backward and AdamW step (oftawq_bench_train's checked implementations)\n"
@@ -315,10 +316,11 @@ int main(int argc, char **argv)
   oftawq_device_info info;
   const char *names[N_ADAPTERS], *part = argc > 1 ? argv[1] : "";
   long rows = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
-  const int k4 = argc > 1 && !strcmp(argv[argc - 1], "k4");
+  const char *last = argc > 1 ? argv[argc - 1] : "";
+  const int layout = !strcmp(last, "k4") ? OFTAWQ__LAYOUT_K4 : !strcmp(last, "kc") ? OFTAWQ__LAYOUT_KC : 0;
   int a;
 
-  if (argc > 4 || (argc == 4 && !k4) || (strcmp(part, "train") && (strcmp(part, "tune") || rows < 0 || rows > 512) &&
+  if (argc > 4 || (argc == 4 && !layout) || (strcmp(part, "train") && (strcmp(part, "tune") || rows < 0 || rows > 512) &&
                                          (strcmp(part, "paths") || rows < 1 || rows > MAX_ROWS))) {
     fputs(usage, stderr);
     return 2;
@@ -330,10 +332,10 @@ int main(int argc, char **argv)
   }
   oftawq_device_info_init(&info);
   oftawq_context_device_info(t.ctx, &info);
-  printf("kernel_tour %s%s on %s (%s)\n", part, k4 ? " k4" : "", info.name, info.is_gpu ? "gpu" : info.is_cpu ? "cpu" : "other");
+  printf("kernel_tour %s %s on %s (%s)\n", part, oftawq__awq_layout_name(layout), info.name, info.is_gpu ? "gpu" : info.is_cpu ? "cpu" : "other");
   /* layers of the tour's shape (the tour's own, the tuner's and the training benchmark's synthetic ones) take
-   * the device layout the database names: the K4 repack when asked */
-  if (k4 && oftawq__tuning_store_awq_layout(t.ctx, K, N, G, 1, "kernel_tour") != OFTAWQ_OK) {
+   * the device layout the database names: the repack asked for */
+  if (layout && oftawq__tuning_store_awq_layout(t.ctx, K, N, G, layout, "kernel_tour") != OFTAWQ_OK) {
     fprintf(stderr, "kernel_tour: %s\n", oftawq_context_last_error(t.ctx));
     return 1;
   }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # oclgrind.sh: every kernel under oclgrind - tests/kernel_tour's parts (each AWQ path and activation dtype on
-# AutoAWQ's layout and the K4 repack, the rotation with three kinds of adapters and mixed batches, R by Neumann
+# AutoAWQ's layout and the K4 and KC repacks, the rotation with three kinds of adapters and mixed batches, R by Neumann
 # and exact Cayley on the device, training, every candidate the tuner tries in each unit of its search; each
 # result checked) on oclgrind's simulated GPU-type device (dedicated 32 KiB local
 # memory, non-unified memory, 128 MiB allocations: the GPU defaults), with --data-races --uninitialized
@@ -24,8 +24,8 @@ mkdir -p "$work"
 unset OFTAWQ_DEVICE OFTAWQ_CACHE_DIR OFTAWQ_CL_DIR
 status=0
 total=0
-for part in "paths 1" "paths 5" "paths 40" "train" "paths 5 k4" "train k4" \
-  "tune 0" "tune 1" "tune 1 k4" "tune 8" "tune 8 k4" "tune 64"; do
+for part in "paths 1" "paths 5" "paths 40" "train" "paths 5 k4" "train k4" "paths 5 kc" "train kc" \
+  "tune 0" "tune 1" "tune 1 k4" "tune 8" "tune 8 k4" "tune 8 kc" "tune 64"; do
   name=$(echo "$part" | tr ' ' '-')
   log="$work/$name.log"
   start=$(date +%s)

@@ -33,15 +33,17 @@ static const struct device_defaults {
   int lanes;                              /* rows x words per work-item: a CPU's SIMD width in floats (the
                                            * rows share each unpacked word, the words keep independent sums);
                                            * 0: one word per item (GPUs: lanes are work-items) */
+  int colvec;                             /* GEMV with more than one row: a vector's lanes are one word's 8
+                                           * columns (AWQ_COLVEC) */
   int grows, grgroups;                    /* GEMM: rows per item, row groups per work-group */
 } defaults[] = {
   /* PoCL on CPUs, measured (oftawq bench --paths, 2 cores, AVX2): one pass over the weight serves up to
    * 8 rows, 8 rows x 1 word or 1 row x 8 words per item (eight independent 8-wide sums), never the dense path. */
-  {"Portable Computing Language", NULL, NULL, -1, 8, NEVER, 8, 8, 1},
+  {"Portable Computing Language", NULL, NULL, -1, 8, NEVER, 8, 1, 8, 1},
   /* GPUs: GEMV for a few tokens, dense from 256 (vLLM's switch; AutoAWQ's is 1024). */
-  {NULL, NULL, NULL, 1, 8, 256, 0, 4, 4},
+  {NULL, NULL, NULL, 1, 8, 256, 0, 0, 4, 4},
   /* anything else (other CPU runtimes, accelerators) */
-  {NULL, NULL, NULL, -1, 8, 256, 8, 4, 1},
+  {NULL, NULL, NULL, -1, 8, 256, 8, 0, 4, 1},
 };
 
 enum { K_MATMUL, K_ROUND, K_FINISH, K_DEQUANT, K_UNPACK, K_COUNT };
@@ -50,8 +52,8 @@ enum { SCRATCH_DENSE, SCRATCH_X, SCRATCH_Y };
 struct oftawq_awq {
   oftawq_context *ctx;
   int K, N, G, chunk, has_bias;
-  int layout;                    /* OFTAWQ__LAYOUT_AWQ, or K4: qweight repacked, `scales` holds (s, z) pairs */
-  cl_mem mirror_qweight, mirror_qzeros, mirror_scales; /* K4: AutoAWQ's layout, made when a kernel asks for it */
+  int layout;                    /* OFTAWQ__LAYOUT_*; interleaved: qweight repacked, `scales` holds (s, z) pairs */
+  cl_mem mirror_qweight, mirror_qzeros, mirror_scales; /* interleaved: AutoAWQ's layout, made when a kernel asks */
   uint64_t id;                   /* tags the shared dense scratch while it holds this layer's weight */
   cl_mem qweight, qzeros, scales, bias;
   oftawq_awq_path forced;
@@ -101,23 +103,24 @@ static int default_layout(const oftawq_context *ctx, int K, int N, int G)
 {
   int layout = OFTAWQ__LAYOUT_AWQ;
   oftawq__tuning_awq_layout(ctx, K, N, G, &layout);
-  return layout == OFTAWQ__LAYOUT_K4 && !oftawq__awq_k4_possible(K, G) ? OFTAWQ__LAYOUT_AWQ : layout;
+  return layout != OFTAWQ__LAYOUT_AWQ && !oftawq__awq_interleave_possible(K, G) ? OFTAWQ__LAYOUT_AWQ : layout;
 }
 
-/* Repacks on the host and uploads the K4 layout (the original tensors are not kept on the device). */
-static oftawq_status upload_k4(oftawq_awq *awq, const oftawq_awq_tensors *t, size_t qw_bytes, size_t groups)
+/* Repacks on the host and uploads an interleaved layout (the original tensors are not kept on the device). */
+static oftawq_status upload_interleaved(oftawq_awq *awq, const oftawq_awq_tensors *t, size_t qw_bytes, size_t groups)
 {
-  uint32_t *k4 = malloc(qw_bytes);
+  uint32_t *packed = malloc(qw_bytes);
   uint16_t *pairs = malloc(groups * (size_t)awq->N * 4);
   oftawq_status status = OFTAWQ_OK;
-  if (!k4 || !pairs) {
+  if (!packed || !pairs) {
     status = oftawq__fail(awq->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory repacking the layer");
   } else {
-    oftawq__awq_repack_k4(t->qweight, t->qzeros, t->scales, awq->K, awq->N, awq->G, k4, pairs);
-    if ((status = upload(awq, &awq->qweight, k4, qw_bytes, "qweight (K4)")) == OFTAWQ_OK)
-      status = upload(awq, &awq->scales, pairs, groups * (size_t)awq->N * 4, "scales and zeros (K4)");
+    oftawq__awq_repack(t->qweight, t->qzeros, t->scales, awq->K, awq->N, awq->G,
+                       oftawq__awq_layout_ki(awq->layout, awq->G), packed, pairs);
+    if ((status = upload(awq, &awq->qweight, packed, qw_bytes, "qweight (interleaved)")) == OFTAWQ_OK)
+      status = upload(awq, &awq->scales, pairs, groups * (size_t)awq->N * 4, "scales and zeros (interleaved)");
   }
-  free(k4);
+  free(packed);
   free(pairs);
   return status;
 }
@@ -146,9 +149,11 @@ oftawq_status oftawq__awq_create_layout(oftawq_context *ctx, const oftawq_awq_te
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: missing tensor %s",
                         !t->qweight ? "qweight" : !t->qzeros ? "qzeros" : "scales");
   if (layout < 0) layout = default_layout(ctx, t->K, t->N, G);
-  if (layout == OFTAWQ__LAYOUT_K4 && !oftawq__awq_k4_possible(t->K, G))
-    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: K = %d and group %d do not allow the K4 layout",
-                        t->K, G);
+  if (layout < OFTAWQ__LAYOUT_AWQ || layout >= OFTAWQ__AWQ_LAYOUTS)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: unknown layout %d", layout);
+  if (layout != OFTAWQ__LAYOUT_AWQ && !oftawq__awq_interleave_possible(t->K, G))
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: K = %d and group %d do not allow the %s layout",
+                        t->K, G, oftawq__awq_layout_name(layout));
   W = (size_t)t->N / 8;
   groups = (size_t)(t->K / G);
   if (!oftawq__mul_size((size_t)t->K, W * 4, &qw_bytes) || !oftawq__mul_size(groups, W * 4, &qz_bytes) ||
@@ -164,8 +169,8 @@ oftawq_status oftawq__awq_create_layout(oftawq_context *ctx, const oftawq_awq_te
   awq->layout = layout;
   awq->id = ++ctx->next_id;
   awq->has_bias = t->bias != NULL;
-  if (layout == OFTAWQ__LAYOUT_K4) {
-    OFTAWQ__CHECK(upload_k4(awq, t, qw_bytes, groups));
+  if (layout != OFTAWQ__LAYOUT_AWQ) {
+    OFTAWQ__CHECK(upload_interleaved(awq, t, qw_bytes, groups));
   } else {
     OFTAWQ__CHECK(upload(awq, &awq->qweight, t->qweight, qw_bytes, "qweight"));
     OFTAWQ__CHECK(upload(awq, &awq->qzeros, t->qzeros, qz_bytes, "qzeros"));
@@ -275,6 +280,7 @@ void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t r
   for (rpi = 1; rpi < OFTAWQ__MAX_ROWS_PER_ITEM && (size_t)rpi < rows;) rpi *= 2; /* one pass serves every row */
   p->rpi = rpi;
   p->vec = fitting_vec(d->lanes > rpi ? d->lanes / rpi : 1, N);
+  p->colvec = rows > 1 ? d->colvec : 0;
   p->gvec = fitting_vec(d->lanes > d->grows ? d->lanes / d->grows : 1, N);
   default_geometry(ctx, (size_t)(N / 8 / p->vec), &p->cols, &p->split);
   while (p->split > 1 && (size_t)p->split * (size_t)oftawq__awq_chunk(G) > (size_t)K) p->split /= 2; /* no idle lanes */
@@ -328,18 +334,19 @@ static oftawq_status kernel(oftawq_awq *awq, oftawq_dtype dtype, int which, cons
                             int test_wrong, const oftawq__fused_oft *fused, cl_kernel *out)
 {
   static const char *const names[K_COUNT] = {"awq_matmul", "awq_round_x", "awq_finish", "awq_dequant",
-                                             "awq_k4_unpack"};
-  char opts[320], fuse[64] = "";
+                                             "awq_unpack_interleaved"};
+  char opts[384], fuse[64] = "";
   if (which != K_MATMUL) {
-    snprintf(opts, sizeof opts, "-DAWQ_G=%d -DX_DTYPE=%d -DAWQ_HAS_BIAS=%d -DAWQ_DENSE=1 -DAWQ_LAYOUT=%d", awq->G,
-             (int)dtype, awq->has_bias, awq->layout);
+    snprintf(opts, sizeof opts, "-DAWQ_G=%d -DAWQ_CHUNK=%d -DX_DTYPE=%d -DAWQ_HAS_BIAS=%d -DAWQ_DENSE=1 -DAWQ_LAYOUT=%d",
+             awq->G, awq->chunk, (int)dtype, awq->has_bias, awq->layout);
     return oftawq__kernel_cached(awq->ctx, &awq->kernels, "awq", opts, names[which], out);
   }
   if (fused && fused->R) snprintf(fuse, sizeof fuse, " -DAWQ_FUSE_OFT=1 -DOFT_BLOCK=%d", fused->block_size);
   snprintf(opts, sizeof opts,
            "-DAWQ_G=%d -DAWQ_CHUNK=%d -DX_DTYPE=%d -DAWQ_HAS_BIAS=%d -DAWQ_COLS=%d -DAWQ_SPLIT=%d -DAWQ_RGROUPS=%d "
-           "-DAWQ_ROWS=%d -DAWQ_VEC=%d -DAWQ_LAYOUT=%d%s%s",
-           awq->G, awq->chunk, (int)dtype, awq->has_bias, g->cols, g->split, g->rgroups, g->rows, g->vec, awq->layout,
+           "-DAWQ_ROWS=%d -DAWQ_VEC=%d -DAWQ_COLVEC=%d -DAWQ_LAYOUT=%d%s%s",
+           awq->G, awq->chunk, (int)dtype, awq->has_bias, g->cols, g->split, g->rgroups, g->rows, g->vec, g->colvec,
+           awq->layout,
            test_wrong ? " -DAWQ_TEST_WRONG=1" : "", fuse);
   return oftawq__kernel_cached(awq->ctx, &awq->kernels, "awq", opts, names[which], out);
 }
@@ -440,7 +447,7 @@ static oftawq_status enqueue_matmul(oftawq_awq *awq, oftawq_dtype dtype, cl_mem 
   cl_kernel k;
   cl_int err;
   oftawq__awq_plan_geometry(p, &g);
-  g.vec = awq->layout == OFTAWQ__LAYOUT_K4 ? 1 : fitting_vec(g.vec, awq->N); /* K4: one word per item */
+  g.vec = awq->layout != OFTAWQ__LAYOUT_AWQ ? 1 : fitting_vec(g.vec, awq->N); /* interleaved: one word per item */
   if ((status = kernel(awq, dtype, K_MATMUL, &g, p->test_wrong, fused, &k)) < 0) return status;
   if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL) ==
           CL_SUCCESS &&
@@ -545,8 +552,9 @@ oftawq_status oftawq_awq_get_shape(const oftawq_awq *awq, int *K, int *N, int *G
 
 oftawq_context *oftawq__awq_context(const oftawq_awq *awq) { return awq->ctx; }
 
-/* A K4 layer's tensors in AutoAWQ's layout, unpacked on the device into buffers the layer keeps from then on. */
-static oftawq_status unpack_k4(oftawq_awq *awq)
+/* An interleaved layer's tensors in AutoAWQ's layout, unpacked on the device into buffers the layer keeps from
+ * then on. */
+static oftawq_status unpack_interleaved(oftawq_awq *awq)
 {
   oftawq_context *ctx = awq->ctx;
   const size_t W = (size_t)awq->N / 8, groups = (size_t)(awq->K / awq->G);
@@ -568,10 +576,10 @@ static oftawq_status unpack_k4(oftawq_awq *awq)
         OFTAWQ__ARG(k, 3, awq->mirror_qzeros) | OFTAWQ__ARG(k, 4, awq->mirror_scales) | OFTAWQ__ARG(k, 5, K) |
         OFTAWQ__ARG(k, 6, N);
   if (err != CL_SUCCESS) {
-    status = oftawq__cl_fail(ctx, err, "setting awq_k4_unpack arguments");
+    status = oftawq__cl_fail(ctx, err, "setting awq_unpack_interleaved arguments");
     goto fail;
   }
-  if ((status = oftawq__enqueue(ctx, k, "awq_k4_unpack", 2, g, NULL, 0, NULL, NULL)) < 0 ||
+  if ((status = oftawq__enqueue(ctx, k, "awq_unpack_interleaved", 2, g, NULL, 0, NULL, NULL)) < 0 ||
       (status = oftawq__ordered(ctx)) < 0)
     goto fail;
   return OFTAWQ_OK;
@@ -586,8 +594,8 @@ fail:
 oftawq_status oftawq__awq_buffers(oftawq_awq *awq, cl_mem *qweight, cl_mem *qzeros, cl_mem *scales)
 {
   oftawq_status status;
-  if (awq->layout == OFTAWQ__LAYOUT_K4) {
-    if (!awq->mirror_qweight && (status = unpack_k4(awq)) < 0) return status;
+  if (awq->layout != OFTAWQ__LAYOUT_AWQ) {
+    if (!awq->mirror_qweight && (status = unpack_interleaved(awq)) < 0) return status;
     *qweight = awq->mirror_qweight;
     *qzeros = awq->mirror_qzeros;
     *scales = awq->mirror_scales;
@@ -605,8 +613,8 @@ size_t oftawq__awq_device_bytes(const oftawq_awq *awq)
 {
   size_t W = (size_t)awq->N / 8, groups = (size_t)(awq->K / awq->G);
   size_t awq_layout = (size_t)awq->K * W * 4 + groups * W * 4 + groups * (size_t)awq->N * 2;
-  size_t k4 = (size_t)awq->K * W * 4 + groups * (size_t)awq->N * 4;
-  return (awq->layout == OFTAWQ__LAYOUT_K4 ? k4 + (awq->mirror_qweight ? awq_layout : 0) : awq_layout) +
+  size_t interleaved = (size_t)awq->K * W * 4 + groups * (size_t)awq->N * 4;
+  return (awq->layout != OFTAWQ__LAYOUT_AWQ ? interleaved + (awq->mirror_qweight ? awq_layout : 0) : awq_layout) +
          (awq->has_bias ? (size_t)awq->N * 2 : 0);
 }
 

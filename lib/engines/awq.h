@@ -6,8 +6,8 @@
 #include "runtime/context.h"
 #include "runtime/tuning.h"
 
-/* oftawq_awq_create with a device layout (engines/awq_repack.h: OFTAWQ__LAYOUT_AWQ or _K4; -1: the tuned one
- * for the shape class, else AutoAWQ's). */
+/* oftawq_awq_create with a device layout (engines/awq_repack.h: OFTAWQ__LAYOUT_AWQ, _K4 or _KC; -1: the tuned
+ * one for the shape class, else AutoAWQ's). */
 oftawq_status oftawq__awq_create_layout(oftawq_context *ctx, const oftawq_awq_tensors *t, int layout, oftawq_awq **out);
 /* A layer's device layout. */
 int oftawq__awq_layout(const oftawq_awq *awq);
@@ -43,7 +43,8 @@ oftawq_status oftawq__awq_run(oftawq_awq *awq, oftawq__device_op op, void *obj, 
                               const void *x, void *y, cl_mem dx, cl_mem dy, size_t rows, cl_uint n_wait,
                               const cl_event *wait, cl_event *done);
 /* The device tensors in AutoAWQ's layout (SPEC 4), for kernels that read W another way (the backward's dx).
- * A K4 layer unpacks them on the device the first time (and keeps them: training memory). */
+ * An interleaved (K4, KC) layer unpacks them on the device the first time (and keeps them: training
+ * memory). */
 oftawq_status oftawq__awq_buffers(oftawq_awq *awq, cl_mem *qweight, cl_mem *qzeros, cl_mem *scales);
 
 /* The context a base layer belongs to. */

@@ -18,6 +18,7 @@ int oftawq__bucket_rows(int bucket);
 #define OFTAWQ__MAX_SPLIT 256         /* work-items sharing one column block along K (a power of two) */
 #define OFTAWQ__MAX_CHUNK 64          /* k-chunk: unit of split-K work, divides the group size */
 #define OFTAWQ__MAX_GROUPS 64         /* row groups of a work-group */
+#define OFTAWQ__AWQ_LAYOUTS 3         /* device layouts of the weights (engines/awq_repack.h) */
 
 /* How one AWQ call runs: the path and its kernel's launch parameters (tuned per shape class).
  * Both matmul paths run awq_matmul with local size (cols, split, rgroups): the GEMV splits K over
@@ -26,6 +27,7 @@ typedef struct oftawq__awq_plan {
   oftawq_awq_path path;
   int split, cols, rpi, vec;       /* GEMV: split-K, work-items along N, rows per item, words per item */
   int gcols, grows, grgroups, gvec; /* GEMM: work-items along N, rows per item, row groups, words per item */
+  int colvec, gcolvec;             /* GEMV / GEMM: 1: a vector's lanes are one word's 8 columns (AWQ_COLVEC) */
   int fuse;                        /* GEMV: apply a single adapter's rotation while staging x */
   int tuned;                       /* 1: from the tuning database */
   int test_wrong;                  /* tests only: a variant whose output is deliberately off */
@@ -33,7 +35,7 @@ typedef struct oftawq__awq_plan {
 
 /* The launch geometry of a matmul plan (GEMV or GEMM). */
 typedef struct oftawq__awq_geometry {
-  int cols, split, rgroups, rows, vec;
+  int cols, split, rgroups, rows, vec, colvec;
 } oftawq__awq_geometry;
 
 void oftawq__awq_plan_geometry(const oftawq__awq_plan *p, oftawq__awq_geometry *g);
@@ -61,7 +63,7 @@ void oftawq__tuning_free(oftawq_context *ctx);
 int oftawq__tuning_awq(const oftawq_context *ctx, int K, int N, int G, size_t rows, oftawq__awq_plan *plan);
 int oftawq__tuning_cayley(const oftawq_context *ctx, int b, int *tile, int *gj_wg);
 int oftawq__tuning_rotate(const oftawq_context *ctx, int b, size_t rows, int *wg);
-/* The device layout of a K x N layer's weights (0: AutoAWQ's, 1: K4; see engines/awq_repack.h). */
+/* The device layout of a K x N layer's weights (0: AutoAWQ's, 1: K4, 2: KC; see engines/awq_repack.h). */
 int oftawq__tuning_awq_layout(const oftawq_context *ctx, int K, int N, int G, int *layout);
 
 /* Stores (in memory; oftawq__tuning_save writes the folder's file). `note` (may be NULL) is kept as a

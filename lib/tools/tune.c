@@ -27,6 +27,7 @@ static const int cols_values[] = {4, 8, 16, 32, 64};
 static const int vec_values[] = {1, 2, 4, 8};
 static const int grows_values[] = {1, 2, 4, 8};
 static const int grgroups_values[] = {1, 2, 4};
+static const int colvec_values[] = {0, 1};
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 typedef struct tuner {
@@ -67,8 +68,9 @@ static int differences(const oftawq__awq_plan *a, const oftawq__awq_plan *b)
 {
   if (a->path != b->path) return 99;
   if (a->path == OFTAWQ_AWQ_GEMV)
-    return (a->split != b->split) + (a->cols != b->cols) + (a->vec != b->vec);
-  return (a->gcols != b->gcols) + (a->grows != b->grows) + (a->grgroups != b->grgroups) + (a->gvec != b->gvec);
+    return (a->split != b->split) + (a->cols != b->cols) + (a->vec != b->vec) + (a->colvec != b->colvec);
+  return (a->gcols != b->gcols) + (a->grows != b->grows) + (a->grgroups != b->grgroups) + (a->gvec != b->gvec) +
+         (a->gcolvec != b->gcolvec);
 }
 
 static int same_launch(const oftawq__awq_plan *a, const oftawq__awq_plan *b) { return differences(a, b) == 0; }
@@ -114,12 +116,14 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
 {
   static const axis gemv[] = {{offsetof(oftawq__awq_plan, split), split_values, COUNT(split_values)},
                               {offsetof(oftawq__awq_plan, cols), cols_values, COUNT(cols_values)},
-                              {offsetof(oftawq__awq_plan, vec), vec_values, COUNT(vec_values)}};
+                              {offsetof(oftawq__awq_plan, vec), vec_values, COUNT(vec_values)},
+                              {offsetof(oftawq__awq_plan, colvec), colvec_values, COUNT(colvec_values)}};
   static const axis gemm[] = {{offsetof(oftawq__awq_plan, gcols), cols_values, COUNT(cols_values)},
                               {offsetof(oftawq__awq_plan, grows), grows_values, COUNT(grows_values)},
                               {offsetof(oftawq__awq_plan, grgroups), grgroups_values, COUNT(grgroups_values)},
-                              {offsetof(oftawq__awq_plan, gvec), vec_values, COUNT(vec_values)}};
-  oftawq__awq_plan base, grid[512], p;
+                              {offsetof(oftawq__awq_plan, gvec), vec_values, COUNT(vec_values)},
+                              {offsetof(oftawq__awq_plan, gcolvec), colvec_values, COUNT(colvec_values)}};
+  oftawq__awq_plan base, grid[1024], p;
   int n = 0, ng = 0, d, i, rpi;
   if (G == -1) G = K;
   oftawq__awq_default_plan(ctx, K, N, G, (size_t)rows, &base);
@@ -141,8 +145,8 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
   /* one pass over the weight serves up to 8 rows: the GEMV up to 8, the GEMM from 2 */
   if (rows <= OFTAWQ__MAX_ROWS_PER_ITEM) ng = add_grid(&base, OFTAWQ_AWQ_GEMV, gemv, COUNT(gemv), rows, grid, ng, COUNT(grid));
   if (rows > 1) ng = add_grid(&base, OFTAWQ_AWQ_GEMM, gemm, COUNT(gemm), rows, grid, ng, COUNT(grid));
-  /* nearest to the default first: one parameter changed, then two, then three; the paths alternate */
-  for (d = 1; d <= 4; d++)
+  /* nearest to the default first: one parameter changed, then two, and so on; the paths alternate */
+  for (d = 1; d <= 5; d++)
     for (i = 0; i < ng; i++) {
       oftawq__awq_plan ref = base;
       ref.path = grid[i].path;
@@ -327,32 +331,38 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, double unit_deadli
   return oftawq__tuning_store_awq(t->ctx, s->K, s->N, s->G, (size_t)s->M, &best, note);
 }
 
-/* The device layout of the shape class, decided at M = 1 before the buckets (their plans assume it): the
- * K4 repack is kept where it measures faster than AutoAWQ's layout by the fusion margin, alternated rounds
- * of the default launch and two variants on each. */
+/* The device layout of the shape class, decided at M = 1 before the buckets (their plans assume it): an
+ * interleaved repack (K4, KC) is kept where it measures faster than AutoAWQ's layout by the fusion margin,
+ * alternated rounds of the default launch and three variants on each. */
 static oftawq_status tune_layout(tuner *t, int K, int N, int G, int block_size, double unit_deadline)
 {
   oftawq__synthetic s;
   oftawq_awq_tensors tensors;
-  oftawq_awq *k4 = NULL;
-  oftawq__awq_plan plans[3];
-  double best[2] = {-1, -1};
-  int round, layout, i;
-  char note[160];
-  oftawq_status status;
+  oftawq_awq *bases[OFTAWQ__AWQ_LAYOUTS] = {NULL};
+  oftawq__awq_plan plans[4];
+  double best[OFTAWQ__AWQ_LAYOUTS];
+  int round, layout, i, winner = OFTAWQ__LAYOUT_AWQ;
+  char note[200];
+  size_t used;
+  oftawq_status status = OFTAWQ_OK;
   t->unit_tries = 0;
-  if (!oftawq__awq_k4_possible(K, G) || !time_left(t)) return OFTAWQ_OK;
+  if (!oftawq__awq_interleave_possible(K, G) || !time_left(t)) return OFTAWQ_OK;
   if ((status = oftawq__synthetic_create(t->ctx, K, N, 1, G, block_size, 5, &s)) < 0) return status;
   oftawq__synthetic_tensors(&s, &tensors);
-  if ((status = oftawq__awq_create_layout(t->ctx, &tensors, OFTAWQ__LAYOUT_K4, &k4)) < 0) goto done;
+  for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS; layout++) {
+    best[layout] = -1;
+    if (layout == OFTAWQ__LAYOUT_AWQ) continue; /* the synthetic layer itself */
+    if ((status = oftawq__awq_create_layout(t->ctx, &tensors, layout, &bases[layout])) < 0) goto done;
+  }
   oftawq__awq_default_plan(t->ctx, K, N, G, 1, &plans[0]);
-  plans[1] = plans[2] = plans[0];
+  plans[1] = plans[2] = plans[3] = plans[0];
   plans[1].cols *= 2;
   plans[2].split *= 2;
-  for (round = 0; round < FUSION_ROUNDS && time_left(t) && (round == 0 || oftawq__now() + 6 * t->last <= unit_deadline);
+  plans[3].colvec = !plans[3].colvec; /* one word per item on the interleaved layouts: both lane orders */
+  for (round = 0; round < FUSION_ROUNDS && time_left(t) && (round == 0 || oftawq__now() + 12 * t->last <= unit_deadline);
        round++)
-    for (i = 0; i < 3; i++) /* the layouts alternate on each launch: both see the same drift */
-      for (layout = 0; layout < 2 && may_try(t); layout++) {
+    for (i = 0; i < 4; i++) /* the layouts alternate on each launch: all see the same drift */
+      for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS && may_try(t); layout++) {
         job j;
         double d;
         if (!oftawq__awq_plan_fits(t->ctx, &plans[i], G, NULL, 0)) continue;
@@ -360,17 +370,24 @@ static oftawq_status tune_layout(tuner *t, int K, int N, int G, int block_size, 
         j.kind = JOB_BASE;
         j.s = &s;
         j.plan = &plans[i];
-        j.base = layout ? k4 : NULL;
+        j.base = bases[layout]; /* NULL: the synthetic layer itself, in AutoAWQ's layout */
         if ((d = try_job(t, &j)) >= 0 && (best[layout] < 0 || d < best[layout])) best[layout] = d;
       }
-  if (best[0] > 0 && best[1] > 0) {
-    layout = best[1] < FUSION_MARGIN * best[0];
-    snprintf(note, sizeof note, "K4 %.3f ms vs AutoAWQ's layout %.3f ms at M=1", best[1] * 1e3, best[0] * 1e3);
+  if (best[OFTAWQ__LAYOUT_AWQ] > 0) {
+    used = (size_t)snprintf(note, sizeof note, "at M=1: AutoAWQ's layout %.3f ms", best[0] * 1e3);
+    for (layout = 1; layout < OFTAWQ__AWQ_LAYOUTS; layout++) {
+      if (best[layout] <= 0) continue;
+      if (used < sizeof note)
+        used += (size_t)snprintf(note + used, sizeof note - used, ", %s %.3f ms", oftawq__awq_layout_name(layout),
+                                 best[layout] * 1e3);
+      if (best[layout] < FUSION_MARGIN * best[0] && (winner == OFTAWQ__LAYOUT_AWQ || best[layout] < best[winner]))
+        winner = layout;
+    }
     t->r.classes_tuned++;
-    status = oftawq__tuning_store_awq_layout(t->ctx, K, N, G, layout, note);
+    status = oftawq__tuning_store_awq_layout(t->ctx, K, N, G, winner, note);
   }
 done:
-  oftawq_awq_destroy(k4);
+  for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS; layout++) oftawq_awq_destroy(bases[layout]);
   oftawq__synthetic_free(&s);
   return status;
 }
