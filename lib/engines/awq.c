@@ -37,8 +37,9 @@ static const struct device_defaults {
                                            * columns (AWQ_COLVEC) */
   int grows, grgroups;                    /* GEMM: rows per item, row groups per work-group */
 } defaults[] = {
-  /* PoCL on CPUs, measured (oftawq bench --paths, 2 cores, AVX2): one pass over the weight serves up to
-   * 8 rows, 8 rows x 1 word or 1 row x 8 words per item (eight independent 8-wide sums), never the dense path. */
+  /* PoCL on CPUs, measured (oftawq bench, 2 cores, AVX2): one pass over the weight serves up to 8 rows,
+   * 8 rows x 1 word or 1 row x 8 words per item (eight independent 8-wide sums; from 2 rows the lanes run
+   * over a word's columns, one float8 sum per row and word), never the dense path. */
   {"Portable Computing Language", NULL, NULL, -1, 8, NEVER, 8, 1, 8, 1},
   /* GPUs: GEMV for a few tokens, dense from 256 (vLLM's switch; AutoAWQ's is 1024). */
   {NULL, NULL, NULL, 1, 8, 256, 0, 0, 4, 4},

@@ -81,7 +81,7 @@ int oftawq__awq_chunk(int G)
 
 static uint64_t geometry_local_bytes(const oftawq__awq_geometry *g, int G)
 {
-  uint64_t staged = (uint64_t)g->rgroups * g->rows * g->split * (oftawq__awq_chunk(G) + 1); /* x and its sums */
+  uint64_t staged = (uint64_t)g->rgroups * g->rows * g->split * oftawq__awq_chunk(G);
   uint64_t partial = g->split > 1 ? (uint64_t)g->split * g->cols * g->rgroups * g->rows * 8 * g->vec : 0;
   return 4 * (staged + partial);
 }
