@@ -23,7 +23,7 @@
  *   AWQ_LAYOUT    0: AutoAWQ's tensors; 1 and 2, interleaved (lib/engines/awq_repack.c): qweight
  *                 [K/AWQ_KI][N/8][AWQ_KI], read as one uint4 per 4 k, with AWQ_KI 4 (K4) or AWQ_CHUNK (KC: a
  *                 work-item's chunk is one contiguous run); `scales` holds fp16 pairs (scale, zero) [K/G][N],
- *                 qzeros is unused; needs AWQ_CHUNK % 4 == 0
+ *                 qzeros is unused; needs AWQ_VEC 1 and AWQ_CHUNK % 4 == 0
  */
 #ifndef AWQ_G
 #error "AWQ_G must be defined"
@@ -69,8 +69,8 @@
 #elif AWQ_LAYOUT == 2
 #define AWQ_KI AWQ_CHUNK
 #endif
-#if AWQ_LAYOUT != 0 && AWQ_CHUNK % 4 != 0
-#error "the interleaved layouts take chunks of 4 k"
+#if AWQ_LAYOUT != 0 && (AWQ_VEC != 1 || AWQ_CHUNK % 4 != 0)
+#error "the interleaved layouts take one packed word per work-item and chunks of 4 k"
 #endif
 /* Where word j of row k sits in an interleaved layout. */
 #define KI_INDEX(k, j, W) ((((size_t)(k) / AWQ_KI) * (W) + (j)) * AWQ_KI + (k) % AWQ_KI)
@@ -244,39 +244,28 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #endif
 #if AWQ_LAYOUT != 0
       for (uint k = 0; k < AWQ_CHUNK; k += 4) {
-        uint4 w4[AWQ_VEC]; /* 4 k of each word, then the words of one k put together */
-        #pragma unroll
-        for (uint v = 0; v < AWQ_VEC; v++) w4[v] = vload4(0, qweight + KI_INDEX(k0 + k, j + v, W));
-        #pragma unroll
-        for (uint t = 0; t < 4; t++) {
-          words_u w;
-          #pragma unroll
-          for (uint v = 0; v < AWQ_VEC; v++) w.s[v] = ((const uint *)&w4[v])[t];
-          AWQ_K_STEP(w.v, k + t);
-        }
+        const uint4 w4 = vload4(0, qweight + KI_INDEX(k0 + k, j, W));
+        AWQ_K_STEP(w4.s0, k);
+        AWQ_K_STEP(w4.s1, k + 1);
+        AWQ_K_STEP(w4.s2, k + 2);
+        AWQ_K_STEP(w4.s3, k + 3);
       }
       /* zero point and scale once per chunk: s * (sum x q - z sum x), the pair read at once */
 #if AWQ_COLVEC
-      #pragma unroll
-      for (uint v = 0; v < AWQ_VEC; v++) {
-        __global const half *pair = scales + 2 * ((size_t)g * N + 8 * (j + v));
+      {
+        __global const half *pair = scales + 2 * ((size_t)g * N + 8 * j);
         const float8 lo = vload_half8(0, pair), hi = vload_half8(1, pair); /* (s, z) for columns 0-3, 4-7 */
         const float8 s8 = (float8)(lo.even, hi.even) * COL_UNSCALE, z8 = (float8)(lo.odd, hi.odd) * COL_RESCALE;
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][v] = fma(s8, dot[r][v] - z8 * (float8)(sx[r]), acc[r][v]);
+        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][0] = fma(s8, dot[r][0] - z8 * (float8)(sx[r]), acc[r][0]);
       }
 #else
       #pragma unroll
       for (uint c = 0; c < 8; c++) {
-        lanes_t s, z;
+        const float2 sz = vload_half2((size_t)g * N + 8 * j + c, scales);
+        const float z = sz.y * (float)(1u << AWQ_EXP(c));
         #pragma unroll
-        for (uint v = 0; v < AWQ_VEC; v++) {
-          const float2 sz = vload_half2((size_t)g * N + 8 * (j + v) + c, scales);
-          s.s[v] = sz.x * UNSCALE(c);
-          z.s[v] = sz.y * (float)(1u << AWQ_EXP(c));
-        }
-        #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][c] = fma(s.v, dot[r][c] - z.v * (floats_t)(sx[r]), acc[r][c]);
+        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][c] = fma(sz.x * UNSCALE(c), dot[r][c] - z * sx[r], acc[r][c]);
       }
 #endif
 #else

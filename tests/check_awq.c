@@ -369,7 +369,7 @@ START_TEST(interleaved_layout_paths)
       ck_assert_msg(oftawq_awq_forward(b, OFTAWQ_F32, x, y, 5) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
       expect_close(y, yr, 5 * 136, what);
       ck_assert_int_eq(oftawq_awq_forward(a, OFTAWQ_F32, x, ya, 5), OFTAWQ_OK);
-      if (p != OFTAWQ_AWQ_DENSE) /* same launch, same sums */
+      if (p != OFTAWQ_AWQ_DENSE) /* same launch (one word per item on both at 5 rows), same sums */
         ck_assert_int_eq(memcmp(y, ya, sizeof y), 0);
     }
     for (colvec = 0; colvec < 2; colvec++) { /* explicit plans: lanes over words or over a word's columns */

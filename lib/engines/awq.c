@@ -448,7 +448,7 @@ static oftawq_status enqueue_matmul(oftawq_awq *awq, oftawq_dtype dtype, cl_mem 
   cl_kernel k;
   cl_int err;
   oftawq__awq_plan_geometry(p, &g);
-  g.vec = fitting_vec(g.vec, awq->N);
+  g.vec = awq->layout != OFTAWQ__LAYOUT_AWQ ? 1 : fitting_vec(g.vec, awq->N); /* interleaved: one word per item */
   if ((status = kernel(awq, dtype, K_MATMUL, &g, p->test_wrong, fused, &k)) < 0) return status;
   if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL) ==
           CL_SUCCESS &&

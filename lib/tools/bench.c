@@ -473,6 +473,7 @@ static double weight_read(bench *b, const char *name)
   if (p.path == OFTAWQ_AWQ_DENSE) /* the dequantised tile(s), and the packed weight unless the scratch keeps it */
     return dense + (oftawq__awq_dense_tiles(base) == 1 ? 0 : packed) + rotations * R;
   oftawq__awq_plan_geometry(&p, &g);
+  if (oftawq__awq_layout(base) != 0) g.vec = 1; /* an interleaved layout serves one word per item */
   passes = ceil((double)o->M / ((double)g.rows * g.rgroups));
   groups = ceil((double)o->N / 8 / g.vec / g.cols) * passes;
   total = passes * packed + rotations * R;

@@ -358,7 +358,7 @@ static oftawq_status tune_layout(tuner *t, int K, int N, int G, int block_size, 
   plans[1] = plans[2] = plans[3] = plans[0];
   plans[1].cols *= 2;
   plans[2].split *= 2;
-  plans[3].colvec = !plans[3].colvec; /* both lane orders */
+  plans[3].colvec = !plans[3].colvec; /* one word per item on the interleaved layouts: both lane orders */
   for (round = 0; round < FUSION_ROUNDS && time_left(t) && (round == 0 || oftawq__now() + 12 * t->last <= unit_deadline);
        round++)
     for (i = 0; i < 4; i++) /* the layouts alternate on each launch: all see the same drift */
