@@ -17,6 +17,9 @@
  *   AWQ_VEC       packed words per work-item (1, 2, 4, 8): 8 * AWQ_VEC adjacent columns; must divide N/8
  *   AWQ_COLVEC    0: a vector's lanes are the AWQ_VEC words (one sum per nibble position c);
  *                 1: a float8's lanes are one word's 8 columns (one float8 sum per word; scales read by vload_half8)
+ *   AWQ_PREFETCH  0, or how many k rows ahead a work-item asks for its packed words (OpenCL's prefetch();
+ *                 with AWQ_PREFETCH_BUILTIN 1, clang's __builtin_prefetch instead: PoCL's prefetch() does
+ *                 nothing); the row asked for is clamped to K - 1
  *   AWQ_FUSE_OFT  rotate x by the OFT R (block OFT_BLOCK) while staging it
  *   AWQ_TEST_WRONG tests only: perturbs the output (the autotuner must reject such a candidate)
  *   AWQ_DENSE     1: the dense path's kernels (dequantise, round, finish) instead of the matmul
@@ -52,6 +55,12 @@
 #ifndef AWQ_COLVEC
 #define AWQ_COLVEC 0
 #endif
+#ifndef AWQ_PREFETCH
+#define AWQ_PREFETCH 0
+#endif
+#ifndef AWQ_PREFETCH_BUILTIN
+#define AWQ_PREFETCH_BUILTIN 0
+#endif
 #ifndef AWQ_FUSE_OFT
 #define AWQ_FUSE_OFT 0
 #endif
@@ -72,8 +81,23 @@
 #if AWQ_LAYOUT != 0 && (AWQ_VEC != 1 || AWQ_CHUNK % 4 != 0)
 #error "the interleaved layouts take one packed word per work-item and chunks of 4 k"
 #endif
-/* Where word j of row k sits in an interleaved layout. */
+/* Where word j of row k sits in an interleaved layout, and in the layer's layout. */
 #define KI_INDEX(k, j, W) ((((size_t)(k) / AWQ_KI) * (W) + (j)) * AWQ_KI + (k) % AWQ_KI)
+#if AWQ_LAYOUT != 0
+#define WORD_INDEX(k, j, W) KI_INDEX(k, j, W)
+#else
+#define WORD_INDEX(k, j, W) ((size_t)(k) * (W) + (j))
+#endif
+
+/* Asks for the packed words of row k + AWQ_PREFETCH (at most K - 1) before the work-item reaches them. */
+#if AWQ_PREFETCH == 0
+#define PREFETCH_ROW(qweight, k, j, W, K) ((void)0)
+#elif AWQ_PREFETCH_BUILTIN
+#define PREFETCH_ROW(qweight, k, j, W, K)                                                                              \
+  __builtin_prefetch((qweight) + WORD_INDEX(min((k) + AWQ_PREFETCH, (K) - 1u), j, W))
+#else
+#define PREFETCH_ROW(qweight, k, j, W, K) prefetch((qweight) + WORD_INDEX(min((k) + AWQ_PREFETCH, (K) - 1u), j, W), 1)
+#endif
 
 #define AWQ_SHIFT(c) (4u * (((c) & 1u) * 4u + ((c) >> 1)))
 /* The k values a work-group stages per step: one chunk per split lane. */
@@ -244,6 +268,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #endif
 #if AWQ_LAYOUT != 0
       for (uint k = 0; k < AWQ_CHUNK; k += 4) {
+        PREFETCH_ROW(qweight, k0 + k, j, W, K);
         const uint4 w4 = vload4(0, qweight + KI_INDEX(k0 + k, j, W));
         AWQ_K_STEP(w4.s0, k);
         AWQ_K_STEP(w4.s1, k + 1);
@@ -271,6 +296,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #else
       __global const uint *wp = qweight + (size_t)k0 * W + j;
       for (uint k = 0; k < AWQ_CHUNK; k++, wp += W) {
+        PREFETCH_ROW(qweight, k0 + k, j, W, K);
         const words_t w = LOAD_WORDS(wp, 0);
         AWQ_K_STEP(w, k);
       }

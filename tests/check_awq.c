@@ -352,8 +352,8 @@ START_TEST(interleaved_layout_paths)
   layer L = random_layer(256, 136, 64, 1, 17);
   oftawq_awq_tensors t;
   oftawq_awq *a = NULL, *b = NULL, *c = NULL;
-  float x[5 * 256], y[5 * 136], ya[5 * 136], yr[5 * 136];
-  int p, layout, colvec;
+  float x[5 * 256], y[5 * 136], ya[5 * 136], yr[5 * 136], y0[5 * 136];
+  int p, layout, colvec, pf;
   tu_fill_random(x, 5 * 256, 2.0f, 23);
   oftawq__ref_awq(x, 5, 256, 136, 64, L.qw, L.qz, L.sc, L.bias, yr);
   layer_tensors(&L, 64, &t);
@@ -372,18 +372,23 @@ START_TEST(interleaved_layout_paths)
       if (p != OFTAWQ_AWQ_DENSE) /* same launch (one word per item on both at 5 rows), same sums */
         ck_assert_int_eq(memcmp(y, ya, sizeof y), 0);
     }
-    for (colvec = 0; colvec < 2; colvec++) { /* explicit plans: lanes over words or over a word's columns */
-      oftawq__awq_plan plan;
-      oftawq__awq_default_plan(ctx, 256, 136, 64, 5, &plan);
-      plan.path = OFTAWQ_AWQ_GEMV;
-      plan.rpi = 8;
-      plan.vec = 1;
-      plan.colvec = colvec;
-      ck_assert_int_eq(awq_forward_plan(ctx, b, &plan, x, y, 5), OFTAWQ_OK);
-      ck_assert_int_eq(awq_forward_plan(ctx, a, &plan, x, ya, 5), OFTAWQ_OK);
-      ck_assert_int_eq(memcmp(y, ya, sizeof y), 0);
-      expect_close(y, yr, 5 * 136, colvec ? "colvec plan" : "word-lane plan");
-    }
+    for (colvec = 0; colvec < 2; colvec++)
+      for (pf = 0; pf < 3; pf++) { /* explicit plans: lanes over words or a word's columns; prefetching or not */
+        static const int ahead[] = {0, 16, OFTAWQ__MAX_PREFETCH}; /* the largest runs past K: clamped */
+        oftawq__awq_plan plan;
+        oftawq__awq_default_plan(ctx, 256, 136, 64, 5, &plan);
+        plan.path = OFTAWQ_AWQ_GEMV;
+        plan.rpi = 8;
+        plan.vec = 1;
+        plan.colvec = colvec;
+        plan.prefetch = ahead[pf];
+        ck_assert_int_eq(awq_forward_plan(ctx, b, &plan, x, y, 5), OFTAWQ_OK);
+        ck_assert_int_eq(awq_forward_plan(ctx, a, &plan, x, ya, 5), OFTAWQ_OK);
+        ck_assert_int_eq(memcmp(y, ya, sizeof y), 0);
+        if (!pf) memcpy(y0, y, sizeof y);
+        ck_assert_int_eq(memcmp(y, y0, sizeof y), 0); /* a prefetch changes no bit */
+        expect_close(y, yr, 5 * 136, colvec ? "colvec plan" : "word-lane plan");
+      }
     { /* kernels that read AutoAWQ's layout (the backward) get it unpacked on the device, bit for bit */
       cl_mem qw, qz, sc;
       cl_command_queue q;

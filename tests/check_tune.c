@@ -272,13 +272,13 @@ START_TEST(export_and_import)
   ck_assert_int_eq(tuned(b, "oft_cayley", 1, NULL), tuned(a, "oft_cayley", 1, NULL));
   /* a valid file for another device */
   snprintf(foreign, sizeof foreign, "%s/foreign.db", dir);
-  n = snprintf(text, sizeof text, "oftawq-tune 3\ndevice some other GPU\nentry awq K256 N128 G64 M0\tpath=gemv split=1 cols=8 rpi=1 gcols=8 grows=1 grgroups=1\n");
+  n = snprintf(text, sizeof text, "oftawq-tune 4\ndevice some other GPU\nentry awq K256 N128 G64 M0\tpath=gemv split=1 cols=8 rpi=1 gcols=8 grows=1 grgroups=1\n");
   f = fopen(foreign, "w");
   fprintf(f, "%schecksum %016llx\n", text, (unsigned long long)oftawq__fnv1a(OFTAWQ__FNV_OFFSET, text, (size_t)n));
   fclose(f);
   ck_assert_int_eq(oftawq_tune_import(b, foreign), OFTAWQ_E_UNSUPPORTED);
   /* a database of an older format (its plans lack today's parameters) */
-  text[12] = '2';
+  text[12] = '3';
   f = fopen(foreign, "w");
   fprintf(f, "%schecksum %016llx\n", text, (unsigned long long)oftawq__fnv1a(OFTAWQ__FNV_OFFSET, text, (size_t)n));
   fclose(f);
@@ -308,6 +308,7 @@ START_TEST(defaults_for_cpu_and_gpu)
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.tuned, 0);
   ck_assert_int_eq(p.vec, 1); /* a GPU: one packed word per lane */
+  ck_assert_int_eq(p.prefetch, 0); /* its loads are coalesced, its waves hide the latency */
   oftawq__awq_default_plan(&fake, 256, 256, 64, 8, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.rpi, 8); /* one pass over the weight serves 8 rows */
@@ -337,6 +338,7 @@ START_TEST(defaults_for_cpu_and_gpu)
   oftawq__awq_default_plan(&fake, 256, 256, 64, 1, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.rpi * p.vec, 8); /* 8 independent 8-wide sums per item */
+  ck_assert_int_gt(p.prefetch, 0);     /* a walk down K: rows ahead are asked for */
   oftawq__awq_default_plan(&fake, 256, 256, 64, 4, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.rpi, 4);
@@ -421,17 +423,20 @@ START_TEST(hostile_entries_are_dropped)
 {
   /* well-formed entries with values no device runs (issue 14, item 3), each alone in the database */
   static const char *const hostile[] = {
-    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=100000 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=1e6 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=1000000 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
-    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=1e5 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
-    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=100000 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
-    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=4096 gvec=1 gcolvec=0 fuse=0\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=3 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=7\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0 bogus=1\n",
-    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=2 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
-    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=9 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=100000 vec=1 colvec=0 prefetch=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=1e6 cols=16 rpi=1 vec=1 colvec=0 prefetch=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=1000000 cols=16 rpi=1 vec=1 colvec=0 prefetch=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 prefetch=0 gcols=1e5 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 prefetch=0 gcols=100000 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 prefetch=0 gcols=16 grows=2 grgroups=4096 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=3 colvec=0 prefetch=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=0 prefetch=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=7\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=0 prefetch=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0 bogus=1\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=2 prefetch=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 prefetch=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=9 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=0 prefetch=257 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n",
+    "awq K256 N128 G64 M1\tpath=gemm split=8 cols=16 rpi=1 vec=1 colvec=0 prefetch=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=100000 fuse=0\n",
+    "awq K256 N128 G64 M0\tpath=gemv split=8 cols=16 rpi=1 vec=1 colvec=0 gcols=16 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0\n",
     "awq-layout K256 N128 G64\tlayout=3\n",
     "rotate b32 M0\twg=1e6\n",
     "rotate b32 M0\twg=1000000\n",
@@ -466,8 +471,8 @@ END_TEST
 START_TEST(valid_entries_beside_a_hostile_one_are_kept)
 {
   static const char entries[] =
-    "awq K256 N128 G64 M0\tpath=gemv split=2 cols=8 rpi=1 vec=1 colvec=0 gcols=8 grows=2 grgroups=1 gvec=1 gcolvec=0 fuse=0 ; a note\n"
-    "awq K256 N128 G64 M1\tpath=gemm split=1 cols=8 rpi=1 vec=1 colvec=0 gcols=8 grows=100000 grgroups=1 gvec=1 gcolvec=0 fuse=0\n"
+    "awq K256 N128 G64 M0\tpath=gemv split=2 cols=8 rpi=1 vec=1 colvec=0 prefetch=0 gcols=8 grows=2 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0 ; a note\n"
+    "awq K256 N128 G64 M1\tpath=gemm split=1 cols=8 rpi=1 vec=1 colvec=0 prefetch=0 gcols=8 grows=100000 grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n"
     "rotate b32 M0\twg=32\n";
   char *dir = tu_tempdir("tunemixed"), desc[192];
   oftawq_context *a = context_in(dir, NULL), *b;
@@ -501,8 +506,8 @@ START_TEST(large_database_is_linear)
   uint64_t after_load, after_lookups;
   oftawq__awq_plan p;
   for (i = 0; i < ENTRIES; i++) /* distinct keys: the group sizes of one shape class */
-    n += (size_t)sprintf(lines + n, "awq K1024 N1024 G%zu M0\tpath=gemv split=1 cols=8 rpi=1 vec=1 colvec=0 gcols=8 grows=1 "
-                                    "grgroups=1 gvec=1 gcolvec=0 fuse=0\n", i + 1000);
+    n += (size_t)sprintf(lines + n, "awq K1024 N1024 G%zu M0\tpath=gemv split=1 cols=8 rpi=1 vec=1 colvec=0 prefetch=0 gcols=8 grows=1 "
+                                    "grgroups=1 gvec=1 gcolvec=0 gprefetch=0 fuse=0\n", i + 1000);
   write_database(a, dir, lines, n);
   oftawq_context_destroy(a);
   b = context_in(dir, NULL);
@@ -593,6 +598,13 @@ START_TEST(every_candidate_matches_the_reference)
     ck_assert_ptr_nonnull(Rbuf = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, nr * 4, R, NULL));
     n = oftawq__tune_awq_candidates(ctx, K, N, G, M, 0, cand);
     ck_assert_int_ge(n, 2);
+    if (M <= OFTAWQ__MAX_ROWS_PER_ITEM) { /* the GEMV's prefetch distance is searched: with and without */
+      int with = 0, without = 0;
+      for (i = 0; i < n; i++)
+        if (cand[i].path == OFTAWQ_AWQ_GEMV && cand[i].prefetch) with++;
+        else if (cand[i].path == OFTAWQ_AWQ_GEMV) without++;
+      ck_assert_msg(with && without, "M=%d: %d GEMV candidates prefetch, %d do not", M, with, without);
+    }
     for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS; layout++) {
       oftawq_awq_tensors t;
       oftawq_awq *base = NULL;

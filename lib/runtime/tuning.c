@@ -13,7 +13,7 @@
 #include "runtime/kernels.h"
 #include "runtime/tuning.h"
 
-#define DB_MAGIC "oftawq-tune 3"
+#define DB_MAGIC "oftawq-tune 4"
 #define DB_PREFIX "tune-"
 #define DB_SUFFIX ".db"
 /* A database file larger than this is not ours (a real one holds a few hundred short lines; the
@@ -62,6 +62,7 @@ void oftawq__awq_plan_geometry(const oftawq__awq_plan *p, oftawq__awq_geometry *
     g->rows = p->rpi;
     g->vec = p->vec;
     g->colvec = p->colvec;
+    g->prefetch = p->prefetch;
   } else {
     g->cols = p->gcols;
     g->split = 1;
@@ -69,6 +70,7 @@ void oftawq__awq_plan_geometry(const oftawq__awq_plan *p, oftawq__awq_geometry *
     g->rows = p->grows;
     g->vec = p->gvec;
     g->colvec = p->gcolvec;
+    g->prefetch = p->gprefetch;
   }
 }
 
@@ -117,9 +119,11 @@ static int geometry_fits(const oftawq_context *ctx, const oftawq__awq_geometry *
   device_limits(ctx, items, &wg, &local);
   if (g->cols < 1 || g->cols > OFTAWQ__MAX_SPLIT * 16 || !is_pow2(g->split) || g->split > OFTAWQ__MAX_SPLIT ||
       g->rgroups < 1 || g->rgroups > OFTAWQ__MAX_GROUPS || g->rows < 1 || g->rows > OFTAWQ__MAX_ROWS_PER_ITEM ||
-      !is_pow2(g->vec) || g->vec > OFTAWQ__MAX_VEC || (g->colvec != 0 && g->colvec != 1)) {
-    snprintf(why, cap, "%s parameters out of range (cols %d, split %d, row groups %d, rows %d, vec %d, colvec %d)",
-             what, g->cols, g->split, g->rgroups, g->rows, g->vec, g->colvec);
+      !is_pow2(g->vec) || g->vec > OFTAWQ__MAX_VEC || (g->colvec != 0 && g->colvec != 1) || g->prefetch < 0 ||
+      g->prefetch > OFTAWQ__MAX_PREFETCH) {
+    snprintf(why, cap,
+             "%s parameters out of range (cols %d, split %d, row groups %d, rows %d, vec %d, colvec %d, prefetch %d)",
+             what, g->cols, g->split, g->rgroups, g->rows, g->vec, g->colvec, g->prefetch);
     return 0;
   }
   if ((uint64_t)g->cols * g->split * g->rgroups > wg || (size_t)g->cols > items[0] || (size_t)g->split > items[1] ||
@@ -191,9 +195,11 @@ int oftawq__rotate_wg_fits(const oftawq_context *ctx, int wg_size, char *why, si
 void oftawq__awq_plan_text(const oftawq__awq_plan *p, char *buf, size_t cap)
 {
   snprintf(buf, cap,
-           "path=%s split=%d cols=%d rpi=%d vec=%d colvec=%d gcols=%d grows=%d grgroups=%d gvec=%d gcolvec=%d fuse=%d",
+           "path=%s split=%d cols=%d rpi=%d vec=%d colvec=%d prefetch=%d gcols=%d grows=%d grgroups=%d gvec=%d "
+           "gcolvec=%d gprefetch=%d fuse=%d",
            path_names[p->path >= OFTAWQ_AWQ_GEMV && p->path <= OFTAWQ_AWQ_DENSE ? p->path : 0], p->split, p->cols,
-           p->rpi, p->vec, p->colvec, p->gcols, p->grows, p->grgroups, p->gvec, p->gcolvec, p->fuse);
+           p->rpi, p->vec, p->colvec, p->prefetch, p->gcols, p->grows, p->grgroups, p->gvec, p->gcolvec, p->gprefetch,
+           p->fuse);
 }
 
 /* A decimal int in [0, INT_MAX] that ends exactly at `end` (so "1e6" and "12x" are malformed). */
@@ -245,10 +251,10 @@ static int parse_fields(const char *text, const char *const *names, int *values,
 int oftawq__awq_plan_parse(const char *text, oftawq__awq_plan *p)
 {
   static const char *const names[] = {"split", "cols",     "rpi",  "vec",     "gcols", "grows",
-                                      "grgroups", "gvec", "fuse", "colvec", "gcolvec"};
-  int v[11], path = 0;
+                                      "grgroups", "gvec", "fuse", "colvec", "gcolvec", "prefetch", "gprefetch"};
+  int v[13], path = 0;
   oftawq__awq_plan q;
-  if (!parse_fields(text, names, v, 11, &path)) return 0;
+  if (!parse_fields(text, names, v, 13, &path)) return 0;
   memset(&q, 0, sizeof q);
   q.path = (oftawq_awq_path)path;
   q.split = v[0];
@@ -262,6 +268,8 @@ int oftawq__awq_plan_parse(const char *text, oftawq__awq_plan *p)
   q.fuse = v[8];
   q.colvec = v[9];
   q.gcolvec = v[10];
+  q.prefetch = v[11];
+  q.gprefetch = v[12];
   *p = q;
   return 1;
 }

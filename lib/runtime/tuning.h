@@ -18,6 +18,7 @@ int oftawq__bucket_rows(int bucket);
 #define OFTAWQ__MAX_SPLIT 256         /* work-items sharing one column block along K (a power of two) */
 #define OFTAWQ__MAX_CHUNK 64          /* k-chunk: unit of split-K work, divides the group size */
 #define OFTAWQ__MAX_GROUPS 64         /* row groups of a work-group */
+#define OFTAWQ__MAX_PREFETCH 256      /* k rows ahead a work-item asks for its packed words */
 #define OFTAWQ__AWQ_LAYOUTS 3         /* device layouts of the weights (engines/awq_repack.h) */
 
 /* How one AWQ call runs: the path and its kernel's launch parameters (tuned per shape class).
@@ -28,6 +29,7 @@ typedef struct oftawq__awq_plan {
   int split, cols, rpi, vec;       /* GEMV: split-K, work-items along N, rows per item, words per item */
   int gcols, grows, grgroups, gvec; /* GEMM: work-items along N, rows per item, row groups, words per item */
   int colvec, gcolvec;             /* GEMV / GEMM: 1: a vector's lanes are one word's 8 columns (AWQ_COLVEC) */
+  int prefetch, gprefetch;         /* GEMV / GEMM: k rows ahead to prefetch the packed words, 0: none (AWQ_PREFETCH) */
   int fuse;                        /* GEMV: apply a single adapter's rotation while staging x */
   int tuned;                       /* 1: from the tuning database */
   int test_wrong;                  /* tests only: a variant whose output is deliberately off */
@@ -35,7 +37,7 @@ typedef struct oftawq__awq_plan {
 
 /* The launch geometry of a matmul plan (GEMV or GEMM). */
 typedef struct oftawq__awq_geometry {
-  int cols, split, rgroups, rows, vec, colvec;
+  int cols, split, rgroups, rows, vec, colvec, prefetch;
 } oftawq__awq_geometry;
 
 void oftawq__awq_plan_geometry(const oftawq__awq_plan *p, oftawq__awq_geometry *g);

@@ -28,6 +28,10 @@ static const int vec_values[] = {1, 2, 4, 8};
 static const int grows_values[] = {1, 2, 4, 8};
 static const int grgroups_values[] = {1, 2, 4};
 static const int colvec_values[] = {0, 1};
+static const int prefetch_values[] = {0, 16, 32, 64};
+static const int gprefetch_values[] = {0, 32};
+/* Room for every combination of the GEMV and GEMM axes below. */
+#define GRID_CAP 2048
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 typedef struct tuner {
@@ -68,9 +72,10 @@ static int differences(const oftawq__awq_plan *a, const oftawq__awq_plan *b)
 {
   if (a->path != b->path) return 99;
   if (a->path == OFTAWQ_AWQ_GEMV)
-    return (a->split != b->split) + (a->cols != b->cols) + (a->vec != b->vec) + (a->colvec != b->colvec);
+    return (a->split != b->split) + (a->cols != b->cols) + (a->vec != b->vec) + (a->colvec != b->colvec) +
+           (a->prefetch != b->prefetch);
   return (a->gcols != b->gcols) + (a->grows != b->grows) + (a->grgroups != b->grgroups) + (a->gvec != b->gvec) +
-         (a->gcolvec != b->gcolvec);
+         (a->gcolvec != b->gcolvec) + (a->gprefetch != b->gprefetch);
 }
 
 static int same_launch(const oftawq__awq_plan *a, const oftawq__awq_plan *b) { return differences(a, b) == 0; }
@@ -117,13 +122,15 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
   static const axis gemv[] = {{offsetof(oftawq__awq_plan, split), split_values, COUNT(split_values)},
                               {offsetof(oftawq__awq_plan, cols), cols_values, COUNT(cols_values)},
                               {offsetof(oftawq__awq_plan, vec), vec_values, COUNT(vec_values)},
-                              {offsetof(oftawq__awq_plan, colvec), colvec_values, COUNT(colvec_values)}};
+                              {offsetof(oftawq__awq_plan, colvec), colvec_values, COUNT(colvec_values)},
+                              {offsetof(oftawq__awq_plan, prefetch), prefetch_values, COUNT(prefetch_values)}};
   static const axis gemm[] = {{offsetof(oftawq__awq_plan, gcols), cols_values, COUNT(cols_values)},
                               {offsetof(oftawq__awq_plan, grows), grows_values, COUNT(grows_values)},
                               {offsetof(oftawq__awq_plan, grgroups), grgroups_values, COUNT(grgroups_values)},
                               {offsetof(oftawq__awq_plan, gvec), vec_values, COUNT(vec_values)},
-                              {offsetof(oftawq__awq_plan, gcolvec), colvec_values, COUNT(colvec_values)}};
-  oftawq__awq_plan base, grid[1024], p;
+                              {offsetof(oftawq__awq_plan, gcolvec), colvec_values, COUNT(colvec_values)},
+                              {offsetof(oftawq__awq_plan, gprefetch), gprefetch_values, COUNT(gprefetch_values)}};
+  oftawq__awq_plan base, *grid, p;
   int n = 0, ng = 0, d, i, rpi;
   if (G == -1) G = K;
   oftawq__awq_default_plan(ctx, K, N, G, (size_t)rows, &base);
@@ -142,16 +149,18 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
     out[n++] = p;
   }
 #endif
+  if (!(grid = malloc(GRID_CAP * sizeof *grid))) return n; /* out of memory: the default alone */
   /* one pass over the weight serves up to 8 rows: the GEMV up to 8, the GEMM from 2 */
-  if (rows <= OFTAWQ__MAX_ROWS_PER_ITEM) ng = add_grid(&base, OFTAWQ_AWQ_GEMV, gemv, COUNT(gemv), rows, grid, ng, COUNT(grid));
-  if (rows > 1) ng = add_grid(&base, OFTAWQ_AWQ_GEMM, gemm, COUNT(gemm), rows, grid, ng, COUNT(grid));
+  if (rows <= OFTAWQ__MAX_ROWS_PER_ITEM) ng = add_grid(&base, OFTAWQ_AWQ_GEMV, gemv, COUNT(gemv), rows, grid, ng, GRID_CAP);
+  if (rows > 1) ng = add_grid(&base, OFTAWQ_AWQ_GEMM, gemm, COUNT(gemm), rows, grid, ng, GRID_CAP);
   /* nearest to the default first: one parameter changed, then two, and so on; the paths alternate */
-  for (d = 1; d <= 5; d++)
+  for (d = 1; d <= 6; d++)
     for (i = 0; i < ng; i++) {
       oftawq__awq_plan ref = base;
       ref.path = grid[i].path;
       if (differences(&grid[i], &ref) == d) offer(ctx, G, N, &grid[i], out, &n, OFTAWQ__MAX_CANDIDATES);
     }
+  free(grid);
   return n;
 }
 
