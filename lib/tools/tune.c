@@ -151,7 +151,8 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
 #endif
   if (!(grid = malloc(GRID_CAP * sizeof *grid))) return n; /* out of memory: the default alone */
   /* one pass over the weight serves up to 8 rows: the GEMV up to 8, the GEMM from 2 */
-  if (rows <= OFTAWQ__MAX_ROWS_PER_ITEM) ng = add_grid(&base, OFTAWQ_AWQ_GEMV, gemv, COUNT(gemv), rows, grid, ng, GRID_CAP);
+  if (rows <= OFTAWQ__MAX_ROWS_PER_ITEM)
+    ng = add_grid(&base, OFTAWQ_AWQ_GEMV, gemv, COUNT(gemv), rows, grid, ng, GRID_CAP);
   if (rows > 1) ng = add_grid(&base, OFTAWQ_AWQ_GEMM, gemm, COUNT(gemm), rows, grid, ng, GRID_CAP);
   /* nearest to the default first: one parameter changed, then two, and so on; the paths alternate */
   for (d = 1; d <= 6; d++)
