@@ -90,13 +90,13 @@
 #endif
 
 /* Asks for the packed words of row k + AWQ_PREFETCH (at most K - 1) before the work-item reaches them. */
+#define PREFETCH_AT(qweight, k, j, W, K) ((qweight) + WORD_INDEX(min((k) + AWQ_PREFETCH, (K) - 1u), j, W))
 #if AWQ_PREFETCH == 0
 #define PREFETCH_ROW(qweight, k, j, W, K) ((void)0)
 #elif AWQ_PREFETCH_BUILTIN
-#define PREFETCH_ROW(qweight, k, j, W, K)                                                                              \
-  __builtin_prefetch((qweight) + WORD_INDEX(min((k) + AWQ_PREFETCH, (K) - 1u), j, W))
+#define PREFETCH_ROW(qweight, k, j, W, K) __builtin_prefetch(PREFETCH_AT(qweight, k, j, W, K))
 #else
-#define PREFETCH_ROW(qweight, k, j, W, K) prefetch((qweight) + WORD_INDEX(min((k) + AWQ_PREFETCH, (K) - 1u), j, W), 1)
+#define PREFETCH_ROW(qweight, k, j, W, K) prefetch(PREFETCH_AT(qweight, k, j, W, K), 1)
 #endif
 
 #define AWQ_SHIFT(c) (4u * (((c) & 1u) * 4u + ((c) >> 1)))
@@ -155,7 +155,8 @@ typedef union {
  * result is bit-identical to unpacking q itself. */
 #define AWQ_EXP(c) ((c) == 7u ? 24u : AWQ_SHIFT(c))
 #define NIBBLE(w, c) WORDS_TO_FLOATS((c) == 7u ? ((w) >> 4) & 0x0f000000u : (w) & (0xfu << AWQ_SHIFT(c)))
-#define UNSCALE(c) (1.0f / (float)(1u << AWQ_EXP(c)))
+#define RESCALE(c) ((float)(1u << AWQ_EXP(c)))
+#define UNSCALE(c) (1.0f / RESCALE(c))
 /* The same for the 8 columns of one word at once, as a float8. */
 #define COL_SHIFTS ((uint8)(0u, 0u, 0u, 0u, 0u, 0u, 0u, 4u))
 #define COL_MASKS                                                                                                      \
@@ -163,10 +164,8 @@ typedef union {
            0xfu << AWQ_SHIFT(4u), 0xfu << AWQ_SHIFT(5u), 0xfu << AWQ_SHIFT(6u), 0x0f000000u))
 #define COL_UNSCALE                                                                                                    \
   ((float8)(UNSCALE(0u), UNSCALE(1u), UNSCALE(2u), UNSCALE(3u), UNSCALE(4u), UNSCALE(5u), UNSCALE(6u), UNSCALE(7u)))
-#define COL_SCALE(c) ((float)(1u << AWQ_EXP(c)))
 #define COL_RESCALE                                                                                                    \
-  ((float8)(COL_SCALE(0u), COL_SCALE(1u), COL_SCALE(2u), COL_SCALE(3u), COL_SCALE(4u), COL_SCALE(5u), COL_SCALE(6u),   \
-            COL_SCALE(7u)))
+  ((float8)(RESCALE(0u), RESCALE(1u), RESCALE(2u), RESCALE(3u), RESCALE(4u), RESCALE(5u), RESCALE(6u), RESCALE(7u)))
 inline float8 col_nibbles(uint w) { return convert_float8(as_int8(((uint8)(w) >> COL_SHIFTS) & COL_MASKS)); }
 
 inline void store_y(__global X_TYPE *y, size_t i, float acc, __global const half *bias, uint n)
@@ -288,7 +287,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       #pragma unroll
       for (uint c = 0; c < 8; c++) {
         const float2 sz = vload_half2((size_t)g * N + 8 * j + c, scales);
-        const float z = sz.y * (float)(1u << AWQ_EXP(c));
+        const float z = sz.y * RESCALE(c);
         #pragma unroll
         for (uint r = 0; r < AWQ_ROWS; r++) acc[r][c] = fma(sz.x * UNSCALE(c), dot[r][c] - z * sx[r], acc[r][c]);
       }

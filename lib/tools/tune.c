@@ -68,14 +68,41 @@ static int cmp_double(const void *a, const void *b)
 
 /* ------------------------------------------------------------------ candidates */
 
+/* One parameter of a grid: the plan field it sets and its values. */
+typedef struct axis {
+  size_t field; /* offsetof(oftawq__awq_plan, ...) of an int */
+  const int *values;
+  int count;
+} axis;
+
+/* The parameters each matmul path searches (and the ones that tell two launches of it apart). */
+static const axis gemv_axes[] = {{offsetof(oftawq__awq_plan, split), split_values, COUNT(split_values)},
+                                 {offsetof(oftawq__awq_plan, cols), cols_values, COUNT(cols_values)},
+                                 {offsetof(oftawq__awq_plan, vec), vec_values, COUNT(vec_values)},
+                                 {offsetof(oftawq__awq_plan, colvec), colvec_values, COUNT(colvec_values)},
+                                 {offsetof(oftawq__awq_plan, prefetch), prefetch_values, COUNT(prefetch_values)}};
+static const axis gemm_axes[] = {{offsetof(oftawq__awq_plan, gcols), cols_values, COUNT(cols_values)},
+                                 {offsetof(oftawq__awq_plan, grows), grows_values, COUNT(grows_values)},
+                                 {offsetof(oftawq__awq_plan, grgroups), grgroups_values, COUNT(grgroups_values)},
+                                 {offsetof(oftawq__awq_plan, gvec), vec_values, COUNT(vec_values)},
+                                 {offsetof(oftawq__awq_plan, gcolvec), colvec_values, COUNT(colvec_values)},
+                                 {offsetof(oftawq__awq_plan, gprefetch), gprefetch_values, COUNT(gprefetch_values)}};
+
+static int *axis_field(oftawq__awq_plan *p, const axis *a) { return (int *)(void *)((char *)p + a->field); }
+static int axis_value(const oftawq__awq_plan *p, const axis *a)
+{
+  return *(const int *)(const void *)((const char *)p + a->field);
+}
+
+/* How many searched parameters two plans of the same path differ in (99: different paths). */
 static int differences(const oftawq__awq_plan *a, const oftawq__awq_plan *b)
 {
+  const axis *axes = a->path == OFTAWQ_AWQ_GEMV ? gemv_axes : gemm_axes;
+  const int n = a->path == OFTAWQ_AWQ_GEMV ? COUNT(gemv_axes) : COUNT(gemm_axes);
+  int k, d = 0;
   if (a->path != b->path) return 99;
-  if (a->path == OFTAWQ_AWQ_GEMV)
-    return (a->split != b->split) + (a->cols != b->cols) + (a->vec != b->vec) + (a->colvec != b->colvec) +
-           (a->prefetch != b->prefetch);
-  return (a->gcols != b->gcols) + (a->grows != b->grows) + (a->grgroups != b->grgroups) + (a->gvec != b->gvec) +
-         (a->gcolvec != b->gcolvec) + (a->gprefetch != b->gprefetch);
+  for (k = 0; k < n; k++) d += axis_value(a, &axes[k]) != axis_value(b, &axes[k]);
+  return d;
 }
 
 static int same_launch(const oftawq__awq_plan *a, const oftawq__awq_plan *b) { return differences(a, b) == 0; }
@@ -92,13 +119,6 @@ static void offer(oftawq_context *ctx, int G, int N, const oftawq__awq_plan *p, 
   c[(*n)++] = *p;
 }
 
-/* One parameter of a grid: the plan field it sets and its values. */
-typedef struct axis {
-  size_t field; /* offsetof(oftawq__awq_plan, ...) of an int */
-  const int *values;
-  int count;
-} axis;
-
 /* Appends to grid[ng..cap) every combination of the axes' values (the last axis fastest) on `path`, from `base`;
  * GEMM plans whose rows per item times row groups exceed twice `rows` (mostly empty rows) are left out.
  * Returns the new count. */
@@ -109,7 +129,7 @@ static int add_grid(const oftawq__awq_plan *base, oftawq_awq_path path, const ax
   for (;;) {
     oftawq__awq_plan p = *base;
     p.path = path;
-    for (k = 0; k < n_axes; k++) *(int *)(void *)((char *)&p + axes[k].field) = axes[k].values[idx[k]];
+    for (k = 0; k < n_axes; k++) *axis_field(&p, &axes[k]) = axes[k].values[idx[k]];
     if (ng < cap && (path != OFTAWQ_AWQ_GEMM || p.grows * p.grgroups <= 2 * rows)) grid[ng++] = p;
     for (k = n_axes - 1; k >= 0 && ++idx[k] == axes[k].count; k--) idx[k] = 0;
     if (k < 0) return ng;
@@ -119,17 +139,6 @@ static int add_grid(const oftawq__awq_plan *base, oftawq_awq_path path, const ax
 int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int rows, int inject_wrong,
                                 oftawq__awq_plan *out)
 {
-  static const axis gemv[] = {{offsetof(oftawq__awq_plan, split), split_values, COUNT(split_values)},
-                              {offsetof(oftawq__awq_plan, cols), cols_values, COUNT(cols_values)},
-                              {offsetof(oftawq__awq_plan, vec), vec_values, COUNT(vec_values)},
-                              {offsetof(oftawq__awq_plan, colvec), colvec_values, COUNT(colvec_values)},
-                              {offsetof(oftawq__awq_plan, prefetch), prefetch_values, COUNT(prefetch_values)}};
-  static const axis gemm[] = {{offsetof(oftawq__awq_plan, gcols), cols_values, COUNT(cols_values)},
-                              {offsetof(oftawq__awq_plan, grows), grows_values, COUNT(grows_values)},
-                              {offsetof(oftawq__awq_plan, grgroups), grgroups_values, COUNT(grgroups_values)},
-                              {offsetof(oftawq__awq_plan, gvec), vec_values, COUNT(vec_values)},
-                              {offsetof(oftawq__awq_plan, gcolvec), colvec_values, COUNT(colvec_values)},
-                              {offsetof(oftawq__awq_plan, gprefetch), gprefetch_values, COUNT(gprefetch_values)}};
   oftawq__awq_plan base, *grid, p;
   int n = 0, ng = 0, d, i, rpi;
   if (G == -1) G = K;
@@ -152,10 +161,10 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
   if (!(grid = malloc(GRID_CAP * sizeof *grid))) return n; /* out of memory: the default alone */
   /* one pass over the weight serves up to 8 rows: the GEMV up to 8, the GEMM from 2 */
   if (rows <= OFTAWQ__MAX_ROWS_PER_ITEM)
-    ng = add_grid(&base, OFTAWQ_AWQ_GEMV, gemv, COUNT(gemv), rows, grid, ng, GRID_CAP);
-  if (rows > 1) ng = add_grid(&base, OFTAWQ_AWQ_GEMM, gemm, COUNT(gemm), rows, grid, ng, GRID_CAP);
+    ng = add_grid(&base, OFTAWQ_AWQ_GEMV, gemv_axes, COUNT(gemv_axes), rows, grid, ng, GRID_CAP);
+  if (rows > 1) ng = add_grid(&base, OFTAWQ_AWQ_GEMM, gemm_axes, COUNT(gemm_axes), rows, grid, ng, GRID_CAP);
   /* nearest to the default first: one parameter changed, then two, and so on; the paths alternate */
-  for (d = 1; d <= 6; d++)
+  for (d = 1; d <= COUNT(gemm_axes); d++) /* the longer list */
     for (i = 0; i < ng; i++) {
       oftawq__awq_plan ref = base;
       ref.path = grid[i].path;
