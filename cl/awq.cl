@@ -20,6 +20,9 @@
  *   AWQ_PREFETCH  0, or how many k rows ahead a work-item asks for its packed words (OpenCL's prefetch();
  *                 with AWQ_PREFETCH_BUILTIN 1, clang's __builtin_prefetch instead: PoCL's prefetch() does
  *                 nothing); the row asked for is clamped to K - 1
+ *   AWQ_WI_LOOPS  1 on devices that run a work-group's items as loops on one CPU thread: a work-item's sums
+ *                 live in local memory (not copied between the loop regions at every barrier) and, with
+ *                 AWQ_COLVEC, x is staged as float8 splats as well (an FMA reads x from memory, no broadcast)
  *   AWQ_FUSE_OFT  rotate x by the OFT R (block OFT_BLOCK) while staging it
  *   AWQ_TEST_WRONG tests only: perturbs the output (the autotuner must reject such a candidate)
  *   AWQ_DENSE     1: the dense path's kernels (dequantise, round, finish) instead of the matmul
@@ -61,9 +64,13 @@
 #ifndef AWQ_PREFETCH_BUILTIN
 #define AWQ_PREFETCH_BUILTIN 0
 #endif
+#ifndef AWQ_WI_LOOPS
+#define AWQ_WI_LOOPS 0
+#endif
 #ifndef AWQ_FUSE_OFT
 #define AWQ_FUSE_OFT 0
 #endif
+#define AWQ_X_SPLAT (AWQ_WI_LOOPS && AWQ_COLVEC)
 #ifndef AWQ_TEST_WRONG
 #define AWQ_TEST_WRONG 0
 #endif
@@ -208,7 +215,13 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
                 uint rows, __global const float *R, uint share)
 {
   __local float xs[AWQ_STEP][AWQ_WG_ROWS]; /* k-major: a k's rows lie together (their sums vectorise) */
-#if AWQ_SPLIT > 1
+#if AWQ_X_SPLAT
+  __local float8 xs8[AWQ_STEP][AWQ_WG_ROWS]; /* the same x, each value in all 8 lanes */
+#define X8(kk, r, xv) xs8[kk][r]
+#else
+#define X8(kk, r, xv) ((float8)(xv))
+#endif
+#if AWQ_SPLIT > 1 || AWQ_WI_LOOPS
   __local acc_t partial[AWQ_SPLIT][AWQ_RGROUPS][AWQ_COLS][AWQ_ROWS * ACC_N];
 #endif
   const uint lc = (uint)get_local_id(0), ls = (uint)get_local_id(1), lr = (uint)get_local_id(2);
@@ -216,17 +229,26 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
   const uint W = N / 8, j = (uint)get_global_id(0) * AWQ_VEC; /* the item's first word */
   const uint wg_row0 = (uint)get_group_id(2) * AWQ_WG_ROWS;
   const int active = j < W;
+#if AWQ_WI_LOOPS
+#define ACC(r, i) partial[ls][lr][lc][(r) * ACC_N + (i)]
+#else
   acc_t acc[AWQ_ROWS][ACC_N];
+#define ACC(r, i) acc[r][i]
+#endif
   #pragma unroll
   for (uint r = 0; r < AWQ_ROWS; r++)
     #pragma unroll
-    for (uint i = 0; i < ACC_N; i++) acc[r][i] = (acc_t)(0.0f);
+    for (uint i = 0; i < ACC_N; i++) ACC(r, i) = (acc_t)(0.0f);
 
   for (uint kb = 0; kb < K; kb += AWQ_STEP) { /* the same trip count for every item: barriers are safe */
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint i = lid; i < AWQ_WG_ROWS * AWQ_STEP; i += AWQ_COLS * AWQ_SPLIT * AWQ_RGROUPS) {
       const uint r = i / AWQ_STEP, kk = i - r * AWQ_STEP;
-      xs[kk][r] = (wg_row0 + r < rows && kb + kk < K) ? staged_x(x, wg_row0 + r, kb + kk, K, R, share) : 0.0f;
+      const float xv = (wg_row0 + r < rows && kb + kk < K) ? staged_x(x, wg_row0 + r, kb + kk, K, R, share) : 0.0f;
+      xs[kk][r] = xv;
+#if AWQ_X_SPLAT
+      xs8[kk][r] = (float8)(xv);
+#endif
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     const uint k0 = kb + ls * AWQ_CHUNK;
@@ -249,8 +271,9 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
     _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) q[v] = col_nibbles(wu.s[v]);                                  \
     _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                            \
       const float xv = xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS + r];                                                    \
+      const float8 x8 = X8(ls * AWQ_CHUNK + (k), lr * AWQ_ROWS + r, xv);                                               \
       sx[r] += xv;                                                                                                     \
-      _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) dot[r][v] = fma((float8)(xv), q[v], dot[r][v]);             \
+      _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) dot[r][v] = fma(x8, q[v], dot[r][v]);                       \
     }                                                                                                                  \
   } while (0)
 #else
@@ -281,7 +304,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         const float8 lo = vload_half8(0, pair), hi = vload_half8(1, pair); /* (s, z) for columns 0-3, 4-7 */
         const float8 s8 = (float8)(lo.even, hi.even) * COL_UNSCALE, z8 = (float8)(lo.odd, hi.odd) * COL_RESCALE;
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][0] = fma(s8, dot[r][0] - z8 * (float8)(sx[r]), acc[r][0]);
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, 0) = fma(s8, dot[r][0] - z8 * (float8)(sx[r]), ACC(r, 0));
       }
 #else
       #pragma unroll
@@ -289,7 +312,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         const float2 sz = vload_half2((size_t)g * N + 8 * j + c, scales);
         const float z = sz.y * RESCALE(c);
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][c] = fma(sz.x * UNSCALE(c), dot[r][c] - z * sx[r], acc[r][c]);
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, c) = fma(sz.x * UNSCALE(c), dot[r][c] - z * sx[r], ACC(r, c));
       }
 #endif
 #else
@@ -306,7 +329,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       for (uint v = 0; v < AWQ_VEC; v++) {
         const float8 z8 = col_nibbles(zw.s[v]), s8 = vload_half8(0, scales + (size_t)g * N + 8 * (j + v)) * COL_UNSCALE;
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][v] = fma(s8, dot[r][v] - z8 * (float8)(sx[r]), acc[r][v]);
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, v) = fma(s8, dot[r][v] - z8 * (float8)(sx[r]), ACC(r, v));
       }
 #else
       #pragma unroll
@@ -316,7 +339,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         #pragma unroll
         for (uint v = 0; v < AWQ_VEC; v++) s.s[v] = vload_half((size_t)g * N + 8 * (j + v) + c, scales) * UNSCALE(c);
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) acc[r][c] = fma(s.v, dot[r][c] - z * (floats_t)(sx[r]), acc[r][c]);
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, c) = fma(s.v, dot[r][c] - z * (floats_t)(sx[r]), ACC(r, c));
       }
 #endif
 #endif
@@ -326,18 +349,24 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 
 #if AWQ_SPLIT > 1
   /* the split lanes' sums, added pairwise */
+#if !AWQ_WI_LOOPS
   #pragma unroll
   for (uint r = 0; r < AWQ_ROWS; r++)
     #pragma unroll
     for (uint i = 0; i < ACC_N; i++) partial[ls][lr][lc][r * ACC_N + i] = acc[r][i];
+#endif
   for (uint s = AWQ_SPLIT / 2; s > 0; s >>= 1) {
     barrier(CLK_LOCAL_MEM_FENCE);
     if (ls < s)
       #pragma unroll
       for (uint r = 0; r < AWQ_ROWS; r++)
         #pragma unroll
-        for (uint i = 0; i < ACC_N; i++)
-          partial[ls][lr][lc][r * ACC_N + i] = acc[r][i] += partial[ls + s][lr][lc][r * ACC_N + i];
+        for (uint i = 0; i < ACC_N; i++) {
+          ACC(r, i) += partial[ls + s][lr][lc][r * ACC_N + i];
+#if !AWQ_WI_LOOPS
+          partial[ls][lr][lc][r * ACC_N + i] = acc[r][i];
+#endif
+        }
   }
 #endif
   if (ls != 0 || !active) return;
@@ -349,7 +378,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
     #pragma unroll 1
     for (uint i = 0; i < ACC_N; i++) {
       lanes_t a;
-      a.v = acc[r][i];
+      a.v = ACC(r, i);
       #pragma unroll 1
       for (uint l = 0; l < ACC_LANES; l++) {
         const uint n = AWQ_COLVEC ? 8 * (j + i) + l : 8 * (j + l) + i;

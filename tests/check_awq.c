@@ -9,6 +9,7 @@
 #include "common/ref.h"
 #include "engines/awq.h"
 #include "engines/awq_repack.h"
+#include "runtime/context.h"
 #include "testutil.h"
 
 typedef struct layer {
@@ -346,6 +347,53 @@ END_TEST
 /* The interleaved layouts on the device: every path gives the reference's numbers, the matmul the very bits
  * of AutoAWQ's layout with the same launch (both word orders of the sums), and the backward's view of
  * AutoAWQ's tensors comes back bit for bit. */
+/* awq_matmul as CPU runtimes get it (AWQ_WI_LOOPS: sums in local memory, x staged as float8 splats) and
+ * as GPUs get it (sums in registers): the same plan gives the same bits either way, on every path that
+ * uses the kernel: lanes over words and over a word's columns, split-K (the partial sums' tree), the GEMM
+ * with row groups. Under oclgrind this also checks the local-memory variant for races. */
+START_TEST(work_item_loop_variant_same_bits)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  const int real = ctx->info.is_cpu;
+  layer L = random_layer(512, 136, 64, 1, 29);
+  oftawq_awq_tensors t;
+  oftawq_awq *a = NULL;
+  float x[7 * 512], y[2][7 * 136], yr[7 * 136];
+  int v;
+  tu_fill_random(x, 7 * 512, 2.0f, 31);
+  oftawq__ref_awq(x, 7, 512, 136, 64, L.qw, L.qz, L.sc, L.bias, yr);
+  layer_tensors(&L, 64, &t);
+  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &a), OFTAWQ_OK);
+  for (v = 0; v < 5; v++) {
+    static const char *const what[] = {"word lanes", "column lanes", "split 4", "split 2, column lanes", "GEMM"};
+    oftawq__awq_plan plan;
+    int cpu;
+    oftawq__awq_default_plan(ctx, 512, 136, 64, 7, &plan);
+    plan.path = v == 4 ? OFTAWQ_AWQ_GEMM : OFTAWQ_AWQ_GEMV;
+    plan.rpi = v == 3 ? 4 : 8; /* x staged in local memory, nine times over: within oclgrind's 32 KiB */
+    plan.vec = 1;
+    plan.colvec = v == 1 || v == 3;
+    plan.split = v == 2 ? 4 : v == 3 ? 2 : 1;
+    plan.cols = 4;
+    plan.grows = 4;
+    plan.grgroups = 2;
+    plan.gcols = 8;
+    for (cpu = 0; cpu < 2; cpu++) {
+      ctx->info.is_cpu = cpu;
+      ck_assert_int_eq(oftawq__awq_wi_loops(ctx), cpu);
+      ck_assert_msg(awq_forward_plan(ctx, a, &plan, x, y[cpu], 7) == OFTAWQ_OK, "%s: %s", what[v],
+                    oftawq_context_last_error(ctx));
+    }
+    ctx->info.is_cpu = real;
+    expect_close(y[1], yr, 7 * 136, what[v]);
+    ck_assert_msg(memcmp(y[0], y[1], sizeof y[0]) == 0, "%s: the two variants differ", what[v]);
+  }
+  oftawq_awq_destroy(a);
+  free_layer(&L);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(interleaved_layout_paths)
 {
   oftawq_context *ctx = tu_context(NULL);
@@ -518,6 +566,7 @@ int main(void)
   tcase_add_test(dev, paths_g_is_k);
   tcase_add_test(dev, autoawq_fixtures);
   tcase_add_test(dev, interleaved_layout_paths);
+  tcase_add_test(dev, work_item_loop_variant_same_bits);
   tcase_add_test(dev, auto_path_by_rows);
   tcase_add_test(dev, validation_errors);
   tcase_add_test(dev, non_finite_activations_propagate);

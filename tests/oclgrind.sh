@@ -1,10 +1,10 @@
 #!/bin/sh
 # oclgrind.sh: every kernel under oclgrind - tests/kernel_tour's parts (each AWQ path and activation dtype on
-# AutoAWQ's layout and the K4 and KC repacks, the rotation with three kinds of adapters and mixed batches, R by Neumann
-# and exact Cayley on the device, training, every candidate the tuner tries in each unit of its search; each
-# result checked) on oclgrind's simulated GPU-type device (dedicated 32 KiB local
-# memory, non-unified memory, 128 MiB allocations: the GPU defaults), with --data-races --uninitialized
-# --check-api. Any report, a failed check or a part past its time limit fails the run.
+# AutoAWQ's layout, the K4 and KC repacks and the kernels as CPU runtimes get them (wi), the rotation with three
+# kinds of adapters and mixed batches, R by Neumann and exact Cayley on the device, training, every candidate the
+# tuner tries in each unit of its search; each result checked) on oclgrind's simulated GPU-type device (dedicated
+# 32 KiB local memory, non-unified memory, 128 MiB allocations: the GPU defaults), with --data-races
+# --uninitialized --check-api. Any report, a failed check or a part past its time limit fails the run.
 # Usage: oclgrind.sh TOUR [SECONDS-PER-PART]   (make check-oclgrind)
 #
 # Each part runs in an oclgrind process of its own, with buffers of one size per process: oclgrind 21.10's
@@ -25,7 +25,7 @@ unset OFTAWQ_DEVICE OFTAWQ_CACHE_DIR OFTAWQ_CL_DIR
 status=0
 total=0
 for part in "paths 1" "paths 5" "paths 40" "train" "paths 5 k4" "train k4" "paths 5 kc" "train kc" \
-  "tune 0" "tune 1" "tune 1 k4" "tune 8" "tune 8 k4" "tune 8 kc" "tune 64"; do
+  "tune 0" "tune 1" "tune 1 k4" "tune 8" "tune 8 k4" "tune 8 kc" "tune 64" "paths 5 wi" "tune 8 wi"; do
   name=$(echo "$part" | tr ' ' '-')
   log="$work/$name.log"
   start=$(date +%s)

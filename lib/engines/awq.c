@@ -351,9 +351,9 @@ static oftawq_status kernel(oftawq_awq *awq, oftawq_dtype dtype, int which, cons
   if (fused && fused->R) snprintf(fuse, sizeof fuse, " -DAWQ_FUSE_OFT=1 -DOFT_BLOCK=%d", fused->block_size);
   snprintf(opts, sizeof opts,
            "-DAWQ_G=%d -DAWQ_CHUNK=%d -DX_DTYPE=%d -DAWQ_HAS_BIAS=%d -DAWQ_COLS=%d -DAWQ_SPLIT=%d -DAWQ_RGROUPS=%d "
-           "-DAWQ_ROWS=%d -DAWQ_VEC=%d -DAWQ_COLVEC=%d -DAWQ_PREFETCH=%d -DAWQ_LAYOUT=%d%s%s%s",
+           "-DAWQ_ROWS=%d -DAWQ_VEC=%d -DAWQ_COLVEC=%d -DAWQ_PREFETCH=%d -DAWQ_LAYOUT=%d -DAWQ_WI_LOOPS=%d%s%s%s",
            awq->G, awq->chunk, (int)dtype, awq->has_bias, g->cols, g->split, g->rgroups, g->rows, g->vec, g->colvec,
-           g->prefetch, awq->layout,
+           g->prefetch, awq->layout, oftawq__awq_wi_loops(awq->ctx),
            g->prefetch && device_row(&awq->ctx->info)->prefetch_builtin ? " -DAWQ_PREFETCH_BUILTIN=1" : "",
            test_wrong ? " -DAWQ_TEST_WRONG=1" : "", fuse);
   return oftawq__kernel_cached(awq->ctx, &awq->kernels, "awq", opts, names[which], out);

@@ -81,18 +81,16 @@ int oftawq__awq_chunk(int G)
   return chunk > 4 * OFTAWQ__MAX_CHUNK ? 1 : chunk; /* an odd huge group: single-k chunks */
 }
 
-static uint64_t geometry_local_bytes(const oftawq__awq_geometry *g, int G)
-{
-  uint64_t staged = (uint64_t)g->rgroups * g->rows * g->split * oftawq__awq_chunk(G);
-  uint64_t partial = g->split > 1 ? (uint64_t)g->split * g->cols * g->rgroups * g->rows * 8 * g->vec : 0;
-  return 4 * (staged + partial);
-}
+int oftawq__awq_wi_loops(const oftawq_context *ctx) { return ctx->info.is_cpu; }
 
-uint64_t oftawq__awq_local_bytes(const oftawq__awq_plan *p, int G)
+/* What awq_matmul declares: staged x (with AWQ_WI_LOOPS and AWQ_COLVEC also as float8 splats) and the
+ * work-items' sums (split-K partials; with AWQ_WI_LOOPS always). */
+static uint64_t geometry_local_bytes(const oftawq_context *ctx, const oftawq__awq_geometry *g, int G)
 {
-  oftawq__awq_geometry g;
-  oftawq__awq_plan_geometry(p, &g);
-  return geometry_local_bytes(&g, G);
+  const int wi_loops = oftawq__awq_wi_loops(ctx);
+  uint64_t staged = (uint64_t)g->rgroups * g->rows * g->split * oftawq__awq_chunk(G);
+  uint64_t sums = g->split > 1 || wi_loops ? (uint64_t)g->split * g->cols * g->rgroups * g->rows * 8 * g->vec : 0;
+  return 4 * (staged * (wi_loops && g->colvec ? 9 : 1) + sums);
 }
 
 static int is_pow2(long v) { return v > 0 && (v & (v - 1)) == 0; }
@@ -132,7 +130,7 @@ static int geometry_fits(const oftawq_context *ctx, const oftawq__awq_geometry *
              g->split, g->rgroups, wg, items[0], items[1], items[2]);
     return 0;
   }
-  if ((need = geometry_local_bytes(g, G)) > local) {
+  if ((need = geometry_local_bytes(ctx, g, G)) > local) {
     snprintf(why, cap, "%s needs %llu bytes of local memory, the device offers %llu", what, (unsigned long long)need,
              (unsigned long long)local);
     return 0;

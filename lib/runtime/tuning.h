@@ -43,8 +43,9 @@ typedef struct oftawq__awq_geometry {
 void oftawq__awq_plan_geometry(const oftawq__awq_plan *p, oftawq__awq_geometry *g);
 /* The k-chunk for group size G (a divisor of G, at most OFTAWQ__MAX_CHUNK unless G has no such divisor but 1). */
 int oftawq__awq_chunk(int G);
-/* Local memory (bytes) a matmul plan's kernel declares for group size G. */
-uint64_t oftawq__awq_local_bytes(const oftawq__awq_plan *p, int G);
+/* 1 when the device runs a work-group's items as loops on a CPU thread: awq_matmul keeps its sums in
+ * local memory and stages x splatted (AWQ_WI_LOOPS). */
+int oftawq__awq_wi_loops(const oftawq_context *ctx);
 /* 1 when a plan's parameters are in range and fit the device (work-group and work-item sizes, local
  * memory); otherwise 0 with the reason in `why`. */
 int oftawq__awq_plan_fits(const oftawq_context *ctx, const oftawq__awq_plan *p, int G, char *why, size_t cap);
