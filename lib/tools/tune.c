@@ -275,7 +275,7 @@ done:
 
 /* Whether fusing the rotation into the matmul measures faster than rotation + matmul; the note says
  * what was measured. Alternated rounds, so that both see the same drift, and the fused launch must win
- * every round by the margin: on a noisy machine a single lucky round does not decide. */
+ * at least two rounds, every one by the margin: on a noisy machine a single lucky round does not decide. */
 static int fusion_wins(tuner *t, oftawq__synthetic *s, const oftawq__awq_plan *best, double unit_deadline,
                        char *note, size_t cap)
 {
@@ -288,8 +288,8 @@ static int fusion_wins(tuner *t, oftawq__synthetic *s, const oftawq__awq_plan *b
   fused.kind = JOB_FUSED;
   sep.s = fused.s = s;
   sep.plan = fused.plan = best;
-  for (round = 0; round < FUSION_ROUNDS && may_try(t) && (round == 0 || oftawq__now() + 2 * t->last <= unit_deadline);
-       round++) {
+  for (round = 0; round < FUSION_ROUNDS && may_try(t) && (round < 2 || oftawq__now() + 2 * t->last <= unit_deadline);
+       round++) { /* two rounds even past the unit's deadline: the decision needs them */
     double a = try_job(t, &sep), b = may_try(t) ? try_job(t, &fused) : -1;
     if (a <= 0 || b <= 0) continue;
     rounds++;
@@ -301,14 +301,14 @@ static int fusion_wins(tuner *t, oftawq__synthetic *s, const oftawq__awq_plan *b
     snprintf(note, cap, "rotation kept separate: fusion not measured");
     return 0;
   }
-  if (wins == rounds) {
+  if (wins == rounds && rounds >= 2) {
     snprintf(note, cap, "rotation fused: %.3f ms vs %.3f ms separate, faster in %d of %d rounds", d_fused * 1e3,
              d_sep * 1e3, wins, rounds);
     return 1;
   }
   snprintf(note, cap,
-           "rotation kept separate: %.3f ms vs %.3f ms fused; fusion won %d of %d rounds (it must win every one by "
-           "%.0f%%)",
+           "rotation kept separate: %.3f ms vs %.3f ms fused; fusion won %d of %d rounds (it must win every one, "
+           "at least two, by %.0f%%)",
            d_sep * 1e3, d_fused * 1e3, wins, rounds, 100 * (1 - FUSION_MARGIN));
   return 0;
 }
