@@ -344,13 +344,10 @@ START_TEST(interleaved_repack_round_trip)
 }
 END_TEST
 
-/* The interleaved layouts on the device: every path gives the reference's numbers, the matmul the very bits
- * of AutoAWQ's layout with the same launch (both word orders of the sums), and the backward's view of
- * AutoAWQ's tensors comes back bit for bit. */
 /* awq_matmul as CPU runtimes get it (AWQ_WI_LOOPS: sums in local memory, x staged as float8 splats) and
  * as GPUs get it (sums in registers): the same plan gives the same bits either way, on every path that
  * uses the kernel: lanes over words and over a word's columns, split-K (the partial sums' tree), the GEMM
- * with row groups. Under oclgrind this also checks the local-memory variant for races. */
+ * with row groups. (tests/oclgrind.sh runs the variant under oclgrind: kernel_tour's `wi` parts.) */
 START_TEST(work_item_loop_variant_same_bits)
 {
   oftawq_context *ctx = tu_context(NULL);
@@ -394,6 +391,9 @@ START_TEST(work_item_loop_variant_same_bits)
 }
 END_TEST
 
+/* The interleaved layouts on the device: every path gives the reference's numbers, the matmul the very bits
+ * of AutoAWQ's layout with the same launch (both word orders of the sums), and the backward's view of
+ * AutoAWQ's tensors comes back bit for bit. */
 START_TEST(interleaved_layout_paths)
 {
   oftawq_context *ctx = tu_context(NULL);
