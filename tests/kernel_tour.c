@@ -1,8 +1,8 @@
 /* kernel_tour.c: every kernel once on small shapes, each result checked - the AWQ paths (GEMV, GEMM, dense) with
- * F32, F16 and BF16 activations (also as CPU runtimes get them), the rotation (blocks of their own, shared blocks, three adapters in a row, mixed
- * batches), R by Neumann (both formulas) and exact Cayley on the device, and every plan the tuner tries.
- * tests/oclgrind.sh runs it under oclgrind, whose GPU-type device also takes the GPU defaults; natively it is a
- * quick tour of the same code on the test device. Exit status 0 when every check held. */
+ * F32, F16 and BF16 activations (also as CPU runtimes get them), the rotation (blocks of their own, shared blocks,
+ * three adapters in a row, mixed batches), R by Neumann (both formulas) and exact Cayley on the device, and every
+ * plan the tuner tries. tests/oclgrind.sh runs it under oclgrind, whose GPU-type device also takes the GPU
+ * defaults; natively it is a quick tour of the same code on the test device. Exit status 0 when every check held. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
