@@ -118,11 +118,15 @@ START_TEST(database_round_trip_and_next_context_uses_it)
     classes += in_db;
   }
   ck_assert_int_eq(classes, 3); /* with no time limit every kind of entry is there */
-  for (i = 0; i < oftawq_tune_count(a); i++) { /* each AWQ plan says why its rotation is or is not fused */
+  for (i = 0; i < oftawq_tune_count(a); i++) { /* each AWQ plan says why its rotation is or is not fused, and how
+                                                  * it was chosen */
     char e[512];
     oftawq_tune_entry(a, i, e, sizeof e);
-    if (!strncmp(e, "awq K", 5))
+    if (!strncmp(e, "awq K", 5)) {
       ck_assert_msg(strstr(e, "rotation fused: ") || strstr(e, "rotation kept separate: "), "no fusion note: %s", e);
+      /* no time limit: the fastest candidates were timed again before one was chosen */
+      ck_assert_msg(strstr(e, "timed 2 more rounds: "), "no runoff: %s", e);
+    }
   }
   if (has_entry(b, classes_of[0].prefix)) { /* a layer of that shape class runs on the tuned plan, and correctly */
     oftawq_awq_tensors t;
