@@ -374,10 +374,11 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, double unit_deadli
       j.plan = &cand[top[k]];
       times[k][round + 1] = cand[top[k]].test_wrong ? 0 : time_job(t, &j);
     }
-  for (k = 0; k < n_top; k++) { /* a failed re-run counts as the first time */
+  for (k = 0; k < n_top; k++) {
     double m = times[k][0];
-    if (rounds == RUNOFF_ROUNDS)
-      m = median3(times[k][0], times[k][1] < 0 ? times[k][0] : times[k][1], times[k][2] < 0 ? times[k][0] : times[k][2]);
+    for (round = 1; round <= rounds; round++) /* a failed re-run counts as the first time */
+      if (times[k][round] < 0) times[k][round] = times[k][0];
+    if (rounds == RUNOFF_ROUNDS) m = median3(times[k][0], times[k][1], times[k][2]);
     if (best_t < 0 || m < best_t) {
       best_t = m;
       best = cand[top[k]];
@@ -397,11 +398,12 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, double unit_deadli
   used = strlen(note);
   if (!best.test_wrong && used < sizeof note) {
     if (rounds == RUNOFF_ROUNDS)
-      snprintf(note + used, sizeof note - used, "; of %d candidates the fastest %d, timed %d more rounds: %.3f ms median",
-               timed, n_top, rounds, best_t * 1e3);
+      snprintf(note + used, sizeof note - used,
+               "; of %d candidates the fastest %d, timed %d more rounds: %.3f ms median", timed, n_top, rounds,
+               best_t * 1e3);
     else
-      snprintf(note + used, sizeof note - used, "; of %d candidates, on one timing each (no time for a runoff): %.3f ms",
-               timed, best_t * 1e3);
+      snprintf(note + used, sizeof note - used,
+               "; of %d candidates, on one timing each (no time for a runoff): %.3f ms", timed, best_t * 1e3);
   }
   t->r.classes_tuned++;
   return oftawq__tuning_store_awq(t->ctx, s->K, s->N, s->G, (size_t)s->M, &best, note);
