@@ -332,16 +332,16 @@ static double median3(double a, double b, double c)
 static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, double unit_deadline)
 {
   oftawq__awq_plan cand[OFTAWQ__MAX_CANDIDATES], best;
-  double best_t = -1, round_s, first[RUNOFF_SIZE], times[RUNOFF_SIZE][RUNOFF_ROUNDS + 1];
-  int top[RUNOFF_SIZE], n_top = 0, n, i, k, round, rounds = 0, timed = 0;
+  double took[OFTAWQ__MAX_CANDIDATES], times[RUNOFF_SIZE][RUNOFF_ROUNDS + 1], best_t = -1, round_s = 0;
+  int top[RUNOFF_SIZE], n_top, n, i, k, round, runoff, timed = 0;
   char note[320];
   size_t used;
   t->unit_tries = 0;
   n = oftawq__tune_awq_candidates(t->ctx, s->K, s->N, s->G, s->M, t->o.test_inject_wrong, cand);
   best = cand[0];
+  for (i = 0; i < n; i++) took[i] = -1;
   for (i = 0; i < n && may_try(t) && (i < 2 || oftawq__now() + t->last <= unit_deadline); i++) {
     job j;
-    double d;
     if (cand[i].path == OFTAWQ_AWQ_DENSE && !t->dense_warm) {
       if (t->deadline - oftawq__now() < DENSE_COLD_S) continue; /* its first run could overrun the budget */
       t->dense_warm = 1;
@@ -350,35 +350,34 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, double unit_deadli
     j.kind = JOB_BASE;
     j.s = s;
     j.plan = &cand[i];
-    d = try_job(t, &j);
-    if (d < 0) continue;
-    if (cand[i].test_wrong) d = 0; /* were it accepted, it would win */
+    if ((took[i] = try_job(t, &j)) < 0) continue;
+    if (cand[i].test_wrong) took[i] = 0; /* were it accepted, it would win */
     timed++;
-    for (k = n_top < RUNOFF_SIZE ? n_top++ : RUNOFF_SIZE; k > 0 && first[k - 1] > d; k--) { /* kept sorted */
-      if (k < RUNOFF_SIZE) first[k] = first[k - 1], top[k] = top[k - 1];
-    }
-    if (k < RUNOFF_SIZE) first[k] = d, top[k] = i;
   }
-  for (k = 0, round_s = 0; k < n_top; k++) {
-    times[k][0] = first[k];
-    round_s += (t->o.runs + 2) * first[k]; /* a round's cost: the kernels are built, the calls remain */
+  for (n_top = 0; n_top < RUNOFF_SIZE; n_top++) { /* the fastest, fastest first */
+    int pick = -1;
+    for (i = 0; i < n; i++)
+      if (took[i] >= 0 && (pick < 0 || took[i] < took[pick])) pick = i;
+    if (pick < 0) break;
+    top[n_top] = pick;
+    times[n_top][0] = took[pick];
+    round_s += (t->o.runs + 2) * took[pick]; /* a round's cost: built already, the calls remain */
+    took[pick] = -1;
   }
-  /* past the unit's share if need be (the search took it), never past the budget */
-  for (round = 0; n_top > 1 && round < RUNOFF_ROUNDS && time_left(t) && oftawq__now() + round_s <= t->deadline;
-       round++, rounds++)
-    for (k = 0; k < n_top; k++) { /* checked and built already: timed only, not counted as candidates */
+  /* all rounds or none; past the unit's share if need be (the search took it), never past the budget */
+  runoff = n_top > 1 && time_left(t) && oftawq__now() + RUNOFF_ROUNDS * round_s <= t->deadline;
+  for (round = 1; runoff && round <= RUNOFF_ROUNDS; round++)
+    for (k = 0; k < n_top; k++) { /* the candidates alternate: all see the same drift */
       job j;
       memset(&j, 0, sizeof j);
       j.kind = JOB_BASE;
       j.s = s;
       j.plan = &cand[top[k]];
-      times[k][round + 1] = cand[top[k]].test_wrong ? 0 : time_job(t, &j);
+      times[k][round] = cand[top[k]].test_wrong ? 0 : time_job(t, &j); /* checked already: timed only */
+      if (times[k][round] < 0) times[k][round] = times[k][0]; /* a failed re-run counts as the first time */
     }
   for (k = 0; k < n_top; k++) {
-    double m = times[k][0];
-    for (round = 1; round <= rounds; round++) /* a failed re-run counts as the first time */
-      if (times[k][round] < 0) times[k][round] = times[k][0];
-    if (rounds == RUNOFF_ROUNDS) m = median3(times[k][0], times[k][1], times[k][2]);
+    const double m = runoff ? median3(times[k][0], times[k][1], times[k][2]) : times[k][0];
     if (best_t < 0 || m < best_t) {
       best_t = m;
       best = cand[top[k]];
@@ -397,9 +396,9 @@ static oftawq_status tune_awq(tuner *t, oftawq__synthetic *s, double unit_deadli
     snprintf(note, sizeof note, "rotation kept separate: fusion not measured (budget or candidate limit spent)");
   used = strlen(note);
   if (!best.test_wrong && used < sizeof note) {
-    if (rounds == RUNOFF_ROUNDS)
+    if (runoff)
       snprintf(note + used, sizeof note - used,
-               "; of %d candidates the fastest %d, timed %d more rounds: %.3f ms median", timed, n_top, rounds,
+               "; of %d candidates the fastest %d, timed %d more rounds: %.3f ms median", timed, n_top, RUNOFF_ROUNDS,
                best_t * 1e3);
     else
       snprintf(note + used, sizeof note - used,
