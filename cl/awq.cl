@@ -96,7 +96,11 @@
 #define WORD_INDEX(k, j, W) ((size_t)(k) * (W) + (j))
 #endif
 
-/* Asks for the packed words of row k + AWQ_PREFETCH (at most K - 1) before the work-item reaches them. */
+/* Asks for the packed words of row k + AWQ_PREFETCH (at most K - 1) before the work-item reaches them. In
+ * AutoAWQ's layout only the item whose words start a 64-byte line of a row asks: a CPU runtime runs the items
+ * of a work-group one after another, and the items after it find that line in the cache (at 8 rows, where
+ * the loop is bound by its FMAs, every item asking made the GEMV 1.1-1.2x slower than none asking; the first
+ * alone makes it 1.07x faster). */
 #define PREFETCH_AT(qweight, k, j, W, K) ((qweight) + WORD_INDEX(min((k) + AWQ_PREFETCH, (K) - 1u), j, W))
 #if AWQ_PREFETCH == 0
 #define PREFETCH_ROW(qweight, k, j, W, K) ((void)0)
@@ -317,8 +321,9 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #endif
 #else
       __global const uint *wp = qweight + (size_t)k0 * W + j;
+      const int line_start = j % 16u == 0u; /* see PREFETCH_ROW */
       for (uint k = 0; k < AWQ_CHUNK; k++, wp += W) {
-        PREFETCH_ROW(qweight, k0 + k, j, W, K);
+        if (line_start) PREFETCH_ROW(qweight, k0 + k, j, W, K);
         const words_t w = LOAD_WORDS(wp, 0);
         AWQ_K_STEP(w, k);
       }

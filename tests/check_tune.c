@@ -348,7 +348,7 @@ START_TEST(defaults_for_cpu_and_gpu)
   ck_assert_int_eq(p.rpi, 4);
   ck_assert_int_eq(p.rpi * p.vec, 8);
   oftawq__awq_default_plan(&fake, 4096, 4096, 128, 1, &p);
-  ck_assert_int_ge((4096 / 8 / p.vec) / p.cols, 4 * 2); /* several work-groups per thread */
+  ck_assert_int_ge((4096 / 8 / p.vec) / p.cols, 2 * 2); /* two work-groups per thread */
   oftawq__awq_default_plan(&fake, 256, 256, 64, 16, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMM);
   ck_assert_int_eq(p.grows, 8);
@@ -422,6 +422,45 @@ static void forward_matches_reference(oftawq_context *ctx, int rows)
   oftawq__synthetic_free(&s);
   free(got);
 }
+
+/* Untuned, fewer rows than the bucket's plan serves give each item more words and so fewer items: the
+ * work-groups are sized again, as the device's default for those rows (2 rows at N = 4096 on PoCL ran one
+ * work-group on one of two threads before). */
+START_TEST(untuned_geometry_follows_the_rows)
+{
+  enum { K = 128, N = 4096, G = 128 };
+  oftawq_context *ctx = tu_context(NULL);
+  int32_t *qw = calloc((size_t)K * N / 8, 4), *qz = calloc((size_t)K / G * N / 8, 4);
+  uint16_t *sc = calloc((size_t)K / G * N, 2);
+  oftawq_awq_tensors t;
+  oftawq_awq *awq = NULL;
+  size_t rows;
+  oftawq_awq_tensors_init(&t);
+  t.K = K;
+  t.N = N;
+  t.G = G;
+  t.qweight = qw;
+  t.qzeros = qz;
+  t.scales = sc;
+  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_OK);
+  for (rows = 1; rows <= 8; rows++) {
+    oftawq__awq_plan p, d;
+    oftawq__awq_plan_for(awq, rows, &p);
+    oftawq__awq_default_plan(ctx, K, N, G, rows, &d);
+    ck_assert_int_eq(p.tuned, 0);
+    ck_assert_int_eq(p.path, d.path);
+    ck_assert_int_eq(p.rpi, d.rpi);
+    ck_assert_int_eq(p.vec, d.vec);
+    ck_assert_msg(p.cols == d.cols && p.split == d.split, "%zu rows: cols %d split %d, the default's %d and %d", rows,
+                  p.cols, p.split, d.cols, d.split);
+  }
+  oftawq_awq_destroy(awq);
+  free(qw);
+  free(qz);
+  free(sc);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
 
 START_TEST(hostile_entries_are_dropped)
 {
@@ -723,6 +762,7 @@ int main(void)
   tcase_add_test(dev, wrong_candidate_never_wins);
   tcase_add_test(dev, budget_is_respected);
   tcase_add_test(dev, export_and_import);
+  tcase_add_test(dev, untuned_geometry_follows_the_rows);
   tcase_set_timeout(db, 300);
   tcase_add_test(db, hostile_entries_are_dropped);
   tcase_add_test(db, valid_entries_beside_a_hostile_one_are_kept);

@@ -18,8 +18,11 @@
  * work-group size it stays under. */
 #define GPU_WAVES_PER_CU 4
 #define GPU_MAX_WG 256
-/* CPUs: work-groups per compute unit (load balance between the device's threads). */
-#define CPU_GROUPS_PER_CU 4
+/* CPUs: work-groups per compute unit - two, for load balance between the device's threads; each group
+ * rounds and stages x for itself, so more of them repeat that work (PoCL, 2 cores, against four: 1.04-1.07x
+ * faster at M = 1, 1.03-1.2x at M = 8). CPU_MAX_COLS: the widest default group. */
+#define CPU_GROUPS_PER_CU 2
+#define CPU_MAX_COLS 128
 /* The work-group multiple assumed where the driver cannot tell (a common wave size). */
 #define FALLBACK_WG_MULTIPLE 32
 
@@ -265,7 +268,7 @@ static void default_geometry(oftawq_context *ctx, size_t items, int *cols, int *
   if (!i->is_gpu) {
     *split = 1;
     *cols = floor_pow2(items / (CPU_GROUPS_PER_CU * cus));
-    if (*cols > 64) *cols = 64;
+    if (*cols > CPU_MAX_COLS) *cols = CPU_MAX_COLS;
   } else {
     size_t m = wg_multiple(ctx), want = cus * GPU_WAVES_PER_CU * m;
     *split = 1;
@@ -275,6 +278,13 @@ static void default_geometry(oftawq_context *ctx, size_t items, int *cols, int *
   }
   while ((size_t)*cols * *split > max_wg && *cols > 1) *cols /= 2;
   while ((size_t)*cols * *split > max_wg && *split > 1) *split /= 2;
+}
+
+/* The GEMV's work-groups for a plan's words per item: the device's default, with no idle split lanes. */
+static void default_gemv_geometry(oftawq_context *ctx, int K, int N, int G, oftawq__awq_plan *p)
+{
+  default_geometry(ctx, (size_t)(N / 8 / p->vec), &p->cols, &p->split);
+  while (p->split > 1 && (size_t)p->split * (size_t)oftawq__awq_chunk(G) > (size_t)K) p->split /= 2;
 }
 
 void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t rows, oftawq__awq_plan *p)
@@ -289,8 +299,7 @@ void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t r
   p->colvec = rows > 1 ? d->colvec : 0;
   p->prefetch = d->prefetch;
   p->gvec = fitting_vec(d->lanes > d->grows ? d->lanes / d->grows : 1, N);
-  default_geometry(ctx, (size_t)(N / 8 / p->vec), &p->cols, &p->split);
-  while (p->split > 1 && (size_t)p->split * (size_t)oftawq__awq_chunk(G) > (size_t)K) p->split /= 2; /* no idle lanes */
+  default_gemv_geometry(ctx, K, N, G, p);
   p->grows = d->grows;
   p->grgroups = d->grgroups;
   default_geometry(ctx, (size_t)(N / 8 / p->gvec), &p->gcols, &rpi);
@@ -320,8 +329,16 @@ void oftawq__awq_plan_for(oftawq_awq *awq, size_t rows, oftawq__awq_plan *p)
   }
   *p = awq->plans[b];
   for (rpi = 1; rpi < p->rpi && (size_t)rpi < rows;) rpi *= 2; /* no work for rows that are not there */
-  if (rpi < p->rpi) /* the same rows x words per item: the words take the rows' place */
+  if (rpi < p->rpi) { /* the same rows x words per item: the words take the rows' place */
     p->vec = fitting_vec(p->vec * (p->rpi / rpi) > OFTAWQ__MAX_VEC ? OFTAWQ__MAX_VEC : p->vec * (p->rpi / rpi), awq->N);
+    /* fewer items then: untuned, the work-groups are sized for them again where that fits the device
+     * (else 2 rows at 4096 x 4096 on PoCL ran one work-group, one thread) */
+    if (!p->tuned) {
+      const oftawq__awq_plan sized_for_bucket = *p;
+      default_gemv_geometry(awq->ctx, awq->K, awq->N, awq->G, p);
+      if (!oftawq__awq_plan_fits(awq->ctx, p, awq->G, NULL, 0)) *p = sized_for_bucket;
+    }
+  }
   p->rpi = rpi;
   if (awq->forced != OFTAWQ_AWQ_AUTO) p->path = awq->forced;
   if (p->path == OFTAWQ_AWQ_DENSE && !have_dense()) p->path = OFTAWQ_AWQ_GEMM;
