@@ -72,6 +72,27 @@ static int tuned(const oftawq_context *ctx, const char *kernel, size_t rows, cha
   return p.tuned;
 }
 
+/* A K x N layer of zero weights (group G) on ctx; the host tensors go once uploaded. */
+static oftawq_awq *zero_layer(oftawq_context *ctx, int K, int N, int G)
+{
+  int32_t *qw = calloc((size_t)K * N / 8, 4), *qz = calloc((size_t)K / G * N / 8, 4);
+  uint16_t *sc = calloc((size_t)K / G * N, 2);
+  oftawq_awq_tensors t;
+  oftawq_awq *awq = NULL;
+  oftawq_awq_tensors_init(&t);
+  t.K = K;
+  t.N = N;
+  t.G = G;
+  t.qweight = qw;
+  t.qzeros = qz;
+  t.scales = sc;
+  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_OK);
+  free(qw);
+  free(qz);
+  free(sc);
+  return awq;
+}
+
 /* Whether the context's database has an entry whose key starts with `prefix`. */
 static int has_entry(const oftawq_context *ctx, const char *prefix)
 {
@@ -129,29 +150,15 @@ START_TEST(database_round_trip_and_next_context_uses_it)
     }
   }
   if (has_entry(b, classes_of[0].prefix)) { /* a layer of that shape class runs on the tuned plan, and correctly */
-    oftawq_awq_tensors t;
-    int32_t *qw = calloc((size_t)TK * TN / 8, 4), *qz = calloc((size_t)TK / TG * TN / 8, 4);
-    uint16_t *sc = calloc((size_t)TK / TG * TN, 2);
     float x[TK], y[TN];
-    oftawq_awq *awq = NULL;
+    oftawq_awq *awq = zero_layer(b, TK, TN, TG);
     oftawq__awq_plan p;
-    oftawq_awq_tensors_init(&t);
-    t.K = TK;
-    t.N = TN;
-    t.G = TG;
-    t.qweight = qw;
-    t.qzeros = qz;
-    t.scales = sc;
-    ck_assert_int_eq(oftawq_awq_create(b, &t, &awq), OFTAWQ_OK);
     oftawq__awq_plan_for(awq, 1, &p);
     ck_assert_int_eq(p.tuned, 1);
     memset(x, 0, sizeof x);
     ck_assert_int_eq(oftawq_awq_forward(awq, OFTAWQ_F32, x, y, 1), OFTAWQ_OK);
     ck_assert(y[0] == 0.0f);
     oftawq_awq_destroy(awq);
-    free(qw);
-    free(qz);
-    free(sc);
   }
   oftawq_context_destroy(a);
   oftawq_context_destroy(b);
@@ -430,19 +437,8 @@ START_TEST(untuned_geometry_follows_the_rows)
 {
   enum { K = 128, N = 4096, G = 128 };
   oftawq_context *ctx = tu_context(NULL);
-  int32_t *qw = calloc((size_t)K * N / 8, 4), *qz = calloc((size_t)K / G * N / 8, 4);
-  uint16_t *sc = calloc((size_t)K / G * N, 2);
-  oftawq_awq_tensors t;
-  oftawq_awq *awq = NULL;
+  oftawq_awq *awq = zero_layer(ctx, K, N, G);
   size_t rows;
-  oftawq_awq_tensors_init(&t);
-  t.K = K;
-  t.N = N;
-  t.G = G;
-  t.qweight = qw;
-  t.qzeros = qz;
-  t.scales = sc;
-  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &awq), OFTAWQ_OK);
   for (rows = 1; rows <= 8; rows++) {
     oftawq__awq_plan p, d;
     oftawq__awq_plan_for(awq, rows, &p);
@@ -455,9 +451,6 @@ START_TEST(untuned_geometry_follows_the_rows)
                   p.cols, p.split, d.cols, d.split);
   }
   oftawq_awq_destroy(awq);
-  free(qw);
-  free(qz);
-  free(sc);
   oftawq_context_destroy(ctx);
 }
 END_TEST
