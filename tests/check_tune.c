@@ -455,6 +455,46 @@ START_TEST(untuned_geometry_follows_the_rows)
 }
 END_TEST
 
+/* The search starts next to the default launch: for every rows bucket and shape, each searched parameter of
+ * the default has a candidate that differs in it alone (the default's values lie on the search's grid: a
+ * default width outside it left the nearest candidates all of another width). */
+START_TEST(search_starts_next_to_the_default)
+{
+  static const int shapes[][2] = {{4096, 4096}, {2048, 2048}, {4096, 1024}, {256, 128}};
+  static const int rows[] = {1, 8, 16};
+  oftawq_context *ctx = tu_context(NULL);
+  oftawq__awq_plan cand[OFTAWQ__MAX_CANDIDATES];
+  size_t si, ri;
+  for (si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+    for (ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+      const int K = shapes[si][0], N = shapes[si][1], M = rows[ri];
+      int n = oftawq__tune_awq_candidates(ctx, K, N, 128, M, 0, cand), i, alone_prefetch = 0, alone_cols = 0;
+      oftawq__awq_plan d = cand[0]; /* the default, first */
+      ck_assert_int_ge(n, 2);
+      for (i = 1; i < n; i++) {
+        oftawq__awq_plan c = cand[i];
+        if (c.path != d.path) continue;
+        if (d.path == OFTAWQ_AWQ_GEMV) {
+          c.prefetch = d.prefetch;
+          alone_prefetch += !memcmp(&c, &d, sizeof c) && cand[i].prefetch != d.prefetch;
+          c = cand[i];
+          c.cols = d.cols;
+          alone_cols += !memcmp(&c, &d, sizeof c) && cand[i].cols != d.cols;
+        } else {
+          c.gprefetch = d.gprefetch;
+          alone_prefetch += !memcmp(&c, &d, sizeof c) && cand[i].gprefetch != d.gprefetch;
+          c = cand[i];
+          c.gcols = d.gcols;
+          alone_cols += !memcmp(&c, &d, sizeof c) && cand[i].gcols != d.gcols;
+        }
+      }
+      ck_assert_msg(alone_prefetch > 0 && alone_cols > 0, "%dx%d, %d rows: %d candidates differ in the prefetch alone, %d in the width alone",
+                    K, N, M, alone_prefetch, alone_cols);
+    }
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(hostile_entries_are_dropped)
 {
   /* well-formed entries with values no device runs (issue 14, item 3), each alone in the database */
@@ -756,6 +796,7 @@ int main(void)
   tcase_add_test(dev, budget_is_respected);
   tcase_add_test(dev, export_and_import);
   tcase_add_test(dev, untuned_geometry_follows_the_rows);
+  tcase_add_test(dev, search_starts_next_to_the_default);
   tcase_set_timeout(db, 300);
   tcase_add_test(db, hostile_entries_are_dropped);
   tcase_add_test(db, valid_entries_beside_a_hostile_one_are_kept);

@@ -26,16 +26,19 @@
 
 /* The parameter values the search combines (each candidate must also fit the device). */
 static const int split_values[] = {1, 2, 4, 8, 16, 32};
-static const int cols_values[] = {4, 8, 16, 32, 64};
+static const int cols_values[] = {1, 2, 4, 8, 16, 32, 64, 128};
 static const int vec_values[] = {1, 2, 4, 8};
 static const int grows_values[] = {1, 2, 4, 8};
 static const int grgroups_values[] = {1, 2, 4};
 static const int colvec_values[] = {0, 1};
 static const int prefetch_values[] = {0, 16, 32, 64};
 static const int gprefetch_values[] = {0, 32};
-/* Room for every combination of the GEMV and GEMM axes below. */
-#define GRID_CAP 2048
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+/* Room for every combination of the GEMV and GEMM axes below. */
+#define GRID_CAP                                                                                                       \
+  (COUNT(split_values) * COUNT(cols_values) * COUNT(vec_values) * COUNT(colvec_values) * COUNT(prefetch_values) +     \
+   COUNT(cols_values) * COUNT(grows_values) * COUNT(grgroups_values) * COUNT(vec_values) * COUNT(colvec_values) *     \
+     COUNT(gprefetch_values))
 
 typedef struct tuner {
   oftawq_context *ctx;
