@@ -455,8 +455,8 @@ START_TEST(untuned_geometry_follows_the_rows)
 }
 END_TEST
 
-/* The search starts next to the default launch: for every rows bucket and shape, each searched parameter of
- * the default has a candidate that differs in it alone (the default's values lie on the search's grid: a
+/* The search starts next to the default launch: for four shapes at 1, 8 and 16 rows, the default's prefetch and
+ * width each have a candidate that differs in it alone (the default's values lie on the search's grid: a
  * default width outside it left the nearest candidates all of another width). */
 START_TEST(search_starts_next_to_the_default)
 {
@@ -488,8 +488,9 @@ START_TEST(search_starts_next_to_the_default)
           alone_cols += !memcmp(&c, &d, sizeof c) && cand[i].gcols != d.gcols;
         }
       }
-      ck_assert_msg(alone_prefetch > 0 && alone_cols > 0, "%dx%d, %d rows: %d candidates differ in the prefetch alone, %d in the width alone",
-                    K, N, M, alone_prefetch, alone_cols);
+      ck_assert_msg(alone_prefetch > 0 && alone_cols > 0,
+                    "%dx%d, %d rows: %d candidates differ in the prefetch alone, %d in the width alone", K, N, M,
+                    alone_prefetch, alone_cols);
     }
   oftawq_context_destroy(ctx);
 }
