@@ -16,7 +16,8 @@
  *   AWQ_ROWS      rows per work-item: one pass over the weight serves all of them
  *   AWQ_VEC       packed words per work-item (1, 2, 4, 8): 8 * AWQ_VEC adjacent columns; must divide N/8
  *   AWQ_COLVEC    0: a vector's lanes are the AWQ_VEC words (one sum per nibble position c);
- *                 1: a float8's lanes are one word's 8 columns (one float8 sum per word; scales read by vload_half8)
+ *                 1: a float8's lanes are one word's 8 columns (one float8 sum per word; scales read by vload_half8);
+ *                 on KC with one row per work-group, 8 k of one column while summing (AWQ_KLANES)
  *   AWQ_PREFETCH  0, or how many k rows ahead a work-item asks for its packed words (OpenCL's prefetch();
  *                 with AWQ_PREFETCH_BUILTIN 1, clang's __builtin_prefetch instead: PoCL's prefetch() does
  *                 nothing); the row asked for is clamped to K - 1
@@ -27,9 +28,9 @@
  *   AWQ_TEST_WRONG tests only: perturbs the output (the autotuner must reject such a candidate)
  *   AWQ_DENSE     1: the dense path's kernels (dequantise, round, finish) instead of the matmul
  *   AWQ_LAYOUT    0: AutoAWQ's tensors; 1 and 2, interleaved (lib/engines/awq_repack.c): qweight
- *                 [K/AWQ_KI][N/8][AWQ_KI], read as one uint4 per 4 k, with AWQ_KI 4 (K4) or AWQ_CHUNK (KC: a
- *                 work-item's chunk is one contiguous run); `scales` holds fp16 pairs (scale, zero) [K/G][N],
- *                 qzeros is unused; needs AWQ_VEC 1 and AWQ_CHUNK % 4 == 0
+ *                 [K/AWQ_KI][N/8][AWQ_KI], with AWQ_KI 4 (K4: read as one uint4 per 4 k) or AWQ_CHUNK (KC: a
+ *                 work-item's chunk is one contiguous run, read in order); `scales` holds fp16 pairs
+ *                 (scale, zero) [K/G][N], qzeros is unused; needs AWQ_VEC 1 and AWQ_CHUNK % 4 == 0
  */
 #ifndef AWQ_G
 #error "AWQ_G must be defined"
@@ -70,7 +71,6 @@
 #ifndef AWQ_FUSE_OFT
 #define AWQ_FUSE_OFT 0
 #endif
-#define AWQ_X_SPLAT (AWQ_WI_LOOPS && AWQ_COLVEC)
 #ifndef AWQ_TEST_WRONG
 #define AWQ_TEST_WRONG 0
 #endif
@@ -114,6 +114,10 @@
 /* The k values a work-group stages per step: one chunk per split lane. */
 #define AWQ_STEP (AWQ_SPLIT * AWQ_CHUNK)
 #define AWQ_WG_ROWS (AWQ_RGROUPS * AWQ_ROWS)
+/* KC with one row per work-group and a word's columns as lanes: a vector holds 8 k of one column (the chunk's
+ * run is read 8 words at a time, x as a vector, no splat); the lanes are added at the end of the chunk. */
+#define AWQ_KLANES (AWQ_LAYOUT == 2 && AWQ_WG_ROWS == 1 && AWQ_COLVEC && AWQ_CHUNK % 8 == 0)
+#define AWQ_X_SPLAT (AWQ_WI_LOOPS && AWQ_COLVEC && !AWQ_KLANES)
 
 #if AWQ_VEC == 1
 typedef uint words_t;
@@ -178,6 +182,12 @@ typedef union {
 #define COL_RESCALE                                                                                                    \
   ((float8)(RESCALE(0u), RESCALE(1u), RESCALE(2u), RESCALE(3u), RESCALE(4u), RESCALE(5u), RESCALE(6u), RESCALE(7u)))
 inline float8 col_nibbles(uint w) { return convert_float8(as_int8(((uint8)(w) >> COL_SHIFTS) & COL_MASKS)); }
+/* Nibble c of 8 words (AWQ_KLANES: 8 k of one column), left in place like NIBBLE. */
+#define NIBBLES8(w, c) convert_float8(as_int8((c) == 7u ? ((w) >> 4) & 0x0f000000u : (w) & (0xfu << AWQ_SHIFT(c))))
+/* Adjacent lanes of a and b added: a's 4 pair sums, then b's. Three rounds turn 8 vectors into the float8 of
+ * their lane sums, with vector operations only (oclgrind 21.10's uninitialised-value check crashes on a sum of
+ * two lanes taken out of one vector). */
+inline float8 pair_sums(float8 a, float8 b) { return (float8)(a.even + a.odd, b.even + b.odd); }
 
 inline void store_y(__global X_TYPE *y, size_t i, float acc, __global const half *bias, uint n)
 {
@@ -264,6 +274,12 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         #pragma unroll
         for (uint i = 0; i < ACC_N; i++) dot[r][i] = (acc_t)(0.0f);
       float sx[AWQ_ROWS]; /* sum of x over the chunk, per row: for the zero points */
+#if AWQ_KLANES
+      float8 sx8; /* the row's sum in every lane */
+#define SX8(r) sx8
+#else
+#define SX8(r) ((float8)(sx[r]))
+#endif
       #pragma unroll
       for (uint r = 0; r < AWQ_ROWS; r++) sx[r] = 0.0f;
       /* one k: the packed word(s) w (words_t) unpacked once for every row */
@@ -293,6 +309,40 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
   } while (0)
 #endif
 #if AWQ_LAYOUT != 0
+#if AWQ_KLANES
+      {
+        __global const uint *run = qweight + KI_INDEX(k0, j, W); /* the item's chunk, one run of words */
+        float8 d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f, d4 = 0.0f, d5 = 0.0f, d6 = 0.0f, d7 = 0.0f; /* column c */
+        float8 kx = 0.0f;                                                                      /* lanes: 8 k */
+        for (uint k = 0; k < AWQ_CHUNK; k += 8) {
+          if (k % 16u == 0u) PREFETCH_ROW(qweight, k0 + k, j, W, K); /* once per 64-byte line */
+          const uint8 w = vload8(0, run + k);
+          const float8 xv = vload8(0, &xs[ls * AWQ_CHUNK + k][0]);
+          kx += xv;
+          d0 = fma(xv, NIBBLES8(w, 0u), d0);
+          d1 = fma(xv, NIBBLES8(w, 1u), d1);
+          d2 = fma(xv, NIBBLES8(w, 2u), d2);
+          d3 = fma(xv, NIBBLES8(w, 3u), d3);
+          d4 = fma(xv, NIBBLES8(w, 4u), d4);
+          d5 = fma(xv, NIBBLES8(w, 5u), d5);
+          d6 = fma(xv, NIBBLES8(w, 6u), d6);
+          d7 = fma(xv, NIBBLES8(w, 7u), d7);
+        }
+        dot[0][0] = pair_sums(pair_sums(pair_sums(d0, d1), pair_sums(d2, d3)),
+                              pair_sums(pair_sums(d4, d5), pair_sums(d6, d7)));
+        kx += kx.s45670123;
+        kx += kx.s23016745;
+        sx8 = kx + kx.s10325476;
+      }
+#elif AWQ_LAYOUT == 2
+      { /* one k a step (4 unrolled kept 32 addresses of x and spilled them on PoCL: 1.4x slower at 8 rows) */
+        __global const uint *run = qweight + KI_INDEX(k0, j, W); /* the item's chunk, one run of words */
+        for (uint k = 0; k < AWQ_CHUNK; k++) {
+          if (k % 16u == 0u) PREFETCH_ROW(qweight, k0 + k, j, W, K); /* once per 64-byte line */
+          AWQ_K_STEP(run[k], k);
+        }
+      }
+#else
       for (uint k = 0; k < AWQ_CHUNK; k += 4) {
         PREFETCH_ROW(qweight, k0 + k, j, W, K);
         const uint4 w4 = vload4(0, qweight + KI_INDEX(k0 + k, j, W));
@@ -301,6 +351,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         AWQ_K_STEP(w4.s2, k + 2);
         AWQ_K_STEP(w4.s3, k + 3);
       }
+#endif
       /* zero point and scale once per chunk: s * (sum x q - z sum x), the pair read at once */
 #if AWQ_COLVEC
       {
@@ -308,7 +359,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         const float8 lo = vload_half8(0, pair), hi = vload_half8(1, pair); /* (s, z) for columns 0-3, 4-7 */
         const float8 s8 = (float8)(lo.even, hi.even) * COL_UNSCALE, z8 = (float8)(lo.odd, hi.odd) * COL_RESCALE;
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, 0) = fma(s8, dot[r][0] - z8 * (float8)(sx[r]), ACC(r, 0));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, 0) = fma(s8, dot[r][0] - z8 * SX8(r), ACC(r, 0));
       }
 #else
       #pragma unroll
@@ -349,6 +400,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #endif
 #endif
 #undef AWQ_K_STEP
+#undef SX8
     }
   }
 

@@ -365,7 +365,7 @@ START_TEST(work_item_loop_variant_same_bits)
     static const char *const what[] = {"word lanes", "column lanes", "split 4", "split 2, column lanes", "GEMM"};
     oftawq__awq_plan plan;
     int cpu;
-    oftawq__awq_default_plan(ctx, 512, 136, 64, 7, &plan);
+    oftawq__awq_default_plan(ctx, 512, 136, 64, 7, OFTAWQ__LAYOUT_AWQ, &plan);
     plan.path = v == 4 ? OFTAWQ_AWQ_GEMM : OFTAWQ_AWQ_GEMV;
     plan.rpi = v == 3 ? 4 : 8; /* x staged in local memory, nine times over: within oclgrind's 32 KiB */
     plan.vec = 1;
@@ -424,7 +424,7 @@ START_TEST(interleaved_layout_paths)
       for (pf = 0; pf < 3; pf++) { /* explicit plans: lanes over words or a word's columns; prefetching or not */
         static const int ahead[] = {0, 16, OFTAWQ__MAX_PREFETCH}; /* the largest runs past K: clamped */
         oftawq__awq_plan plan;
-        oftawq__awq_default_plan(ctx, 256, 136, 64, 5, &plan);
+        oftawq__awq_default_plan(ctx, 256, 136, 64, 5, OFTAWQ__LAYOUT_AWQ, &plan);
         plan.path = OFTAWQ_AWQ_GEMV;
         plan.rpi = 8;
         plan.vec = 1;
@@ -436,6 +436,21 @@ START_TEST(interleaved_layout_paths)
         if (!pf) memcpy(y0, y, sizeof y);
         ck_assert_int_eq(memcmp(y, y0, sizeof y), 0); /* a prefetch changes no bit */
         expect_close(y, yr, 5 * 136, colvec ? "colvec plan" : "word-lane plan");
+      }
+    for (colvec = 0; colvec < 2; colvec++)
+      for (pf = 0; pf < 4; pf++) { /* one row, one word per item (on KC with a word's columns as lanes, the
+                                    * lanes hold 8 k of one column while summing), split or not, prefetching or not */
+        oftawq__awq_plan plan;
+        oftawq__awq_default_plan(ctx, 256, 136, 64, 1, layout, &plan);
+        ck_assert_int_eq(plan.vec, 1);
+        plan.path = OFTAWQ_AWQ_GEMV;
+        plan.colvec = colvec;
+        plan.split = pf < 2 ? 1 : 2;
+        plan.prefetch = pf % 2 ? 16 : 0;
+        ck_assert_int_eq(awq_forward_plan(ctx, b, &plan, x, y, 1), OFTAWQ_OK);
+        expect_close(y, yr, 136, colvec ? "one row, lanes of k or columns" : "one row, scalar lanes");
+        if (pf % 2 == 0) memcpy(y0, y, 136 * sizeof *y);
+        ck_assert_int_eq(memcmp(y, y0, 136 * sizeof *y), 0); /* a prefetch changes no bit */
       }
     { /* kernels that read AutoAWQ's layout (the backward) get it unpacked on the device, bit for bit */
       cl_mem qw, qz, sc;

@@ -10,6 +10,7 @@
 
 #include "common/ref.h"
 #include "engines/awq.h"
+#include "engines/awq_repack.h"
 #include "engines/layer.h"
 #include "engines/oft.h"
 #include "oftawq.h"
@@ -315,52 +316,52 @@ START_TEST(defaults_for_cpu_and_gpu)
   fake.info.is_gpu = 1;
   fake.info.compute_units = 8;
   fake.info.max_work_group_size = 256;
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 1, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 1, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.tuned, 0);
   ck_assert_int_eq(p.vec, 1); /* a GPU: one packed word per lane */
   ck_assert_int_eq(p.prefetch, 0); /* its loads are coalesced, its waves hide the latency */
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 8, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 8, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.rpi, 8); /* one pass over the weight serves 8 rows */
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 64, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 64, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMM);
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 1024, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 1024, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_DENSE);
   /* split-K from the compute units (8) and the work-group multiple (32 without a driver to ask): at
    * least 4 waves per unit, 1024 work-items - a deeper split for a narrow (GQA k/v-like) N */
-  oftawq__awq_default_plan(&fake, 4096, 4096, 128, 1, &p);
+  oftawq__awq_default_plan(&fake, 4096, 4096, 128, 1, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.split * (4096 / 8), 1024);
-  oftawq__awq_default_plan(&fake, 4096, 512, 128, 1, &p);
+  oftawq__awq_default_plan(&fake, 4096, 512, 128, 1, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.split * (512 / 8), 1024);
   ck_assert_int_le(p.split * p.cols, 256);
   fake.info.compute_units = 2;
-  oftawq__awq_default_plan(&fake, 4096, 512, 128, 1, &p);
+  oftawq__awq_default_plan(&fake, 4096, 512, 128, 1, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.split * (512 / 8), 256);
   fake.info.is_gpu = 0;
   fake.info.is_cpu = 1;
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 1, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 1, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.split, 1); /* a CPU's parallelism is its work-groups */
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 1024, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 1024, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_DENSE);
   /* the measured PoCL row comes first in the chain */
   strcpy(fake.info.platform_name, "Portable Computing Language");
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 1, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 1, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.rpi * p.vec, 8); /* 8 independent 8-wide sums per item */
   ck_assert_int_gt(p.prefetch, 0);     /* a walk down K: rows ahead are asked for */
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 4, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 4, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.rpi, 4);
   ck_assert_int_eq(p.rpi * p.vec, 8);
-  oftawq__awq_default_plan(&fake, 4096, 4096, 128, 1, &p);
+  oftawq__awq_default_plan(&fake, 4096, 4096, 128, 1, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_ge((4096 / 8 / p.vec) / p.cols, 2 * 2); /* two work-groups per thread */
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 16, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 16, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMM);
   ck_assert_int_eq(p.grows, 8);
   ck_assert_int_eq(p.grgroups, 1);
-  oftawq__awq_default_plan(&fake, 256, 256, 64, 100000, &p);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 100000, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMM);
   ck_assert_int_eq(oftawq__m_bucket(1), 0);
   ck_assert_int_eq(oftawq__m_bucket(2), 1);
@@ -442,7 +443,7 @@ START_TEST(untuned_geometry_follows_the_rows)
   for (rows = 1; rows <= 8; rows++) {
     oftawq__awq_plan p, d;
     oftawq__awq_plan_for(awq, rows, &p);
-    oftawq__awq_default_plan(ctx, K, N, G, rows, &d);
+    oftawq__awq_default_plan(ctx, K, N, G, rows, OFTAWQ__LAYOUT_AWQ, &d);
     ck_assert_int_eq(p.tuned, 0);
     ck_assert_int_eq(p.path, d.path);
     ck_assert_int_eq(p.rpi, d.rpi);
@@ -593,7 +594,7 @@ START_TEST(large_database_is_linear)
   ck_assert_msg(after_load <= 8 * (uint64_t)ENTRIES, "loading %d entries took %llu key comparisons", ENTRIES,
                 (unsigned long long)after_load);
   for (i = 0; i < 1000; i++) { /* a forward's lookup, a thousand times */
-    oftawq__awq_default_plan(b, 1024, 1024, 1000 + (int)(i * 37 % ENTRIES), 1, &p);
+    oftawq__awq_default_plan(b, 1024, 1024, 1000 + (int)(i * 37 % ENTRIES), 1, OFTAWQ__LAYOUT_AWQ, &p);
     ck_assert_int_eq(oftawq__tuning_awq(b, 1024, 1024, 1000 + (int)(i * 37 % ENTRIES), 1, &p), 1);
   }
   oftawq__tuning_awq(b, 1024, 1024, 7, 1, &p); /* and one that is absent */
@@ -637,10 +638,11 @@ END_TEST
 
 /* ------------------------------------------------------------------ every candidate plan */
 
-/* The plans the search can pick, on every rows bucket, on every device layout, with and without the fused
- * rotation: all rows against the plain-C reference. Every candidate is a compile, so by default: all of
- * them for 1 and 8 rows on AutoAWQ's layout, the first few elsewhere; with OFTAWQ_TEST_ALL_CANDIDATES=1
- * every one everywhere (tests/oclgrind.sh runs the tuner's own units under oclgrind). */
+/* The plans the search can pick, on every rows bucket, on every device layout (the candidates of a shape
+ * class whose layers take it), with and without the fused rotation: all rows against the plain-C reference.
+ * Every candidate is a compile, so by default: all of them for 1 and 8 rows on AutoAWQ's layout, the first
+ * few elsewhere; with OFTAWQ_TEST_ALL_CANDIDATES=1 every one everywhere (tests/oclgrind.sh runs the tuner's
+ * own units under oclgrind). */
 START_TEST(every_candidate_matches_the_reference)
 {
   static const int rows_list[] = {1, 3, 8, 20};
@@ -673,18 +675,25 @@ START_TEST(every_candidate_matches_the_reference)
     for (k = 0; k < nr; k++) Rd[k] = R[k];
     /* the fused variants read R from a buffer written by the host: these checks do not lean on the R build */
     ck_assert_ptr_nonnull(Rbuf = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, nr * 4, R, NULL));
-    n = oftawq__tune_awq_candidates(ctx, K, N, G, M, 0, cand);
-    ck_assert_int_ge(n, 2);
-    if (M <= OFTAWQ__MAX_ROWS_PER_ITEM) { /* the GEMV's prefetch distance is searched: with and without */
-      int with = 0, without = 0;
-      for (i = 0; i < n; i++)
-        if (cand[i].path == OFTAWQ_AWQ_GEMV && cand[i].prefetch) with++;
-        else if (cand[i].path == OFTAWQ_AWQ_GEMV) without++;
-      ck_assert_msg(with && without, "M=%d: %d GEMV candidates prefetch, %d do not", M, with, without);
-    }
     for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS; layout++) {
       oftawq_awq_tensors t;
       oftawq_awq *base = NULL;
+      ck_assert_int_eq(oftawq__tuning_store_awq_layout(ctx, K, N, G, layout, "test"), OFTAWQ_OK);
+      ck_assert_int_eq(oftawq__awq_default_layout(ctx, K, N, G), layout); /* new layers take it (KC did not) */
+      n = oftawq__tune_awq_candidates(ctx, K, N, G, M, 0, cand);
+      ck_assert_int_ge(n, 2);
+      if (M <= OFTAWQ__MAX_ROWS_PER_ITEM) { /* the GEMV's prefetch distance is searched: with and without */
+        int with = 0, without = 0;
+        for (i = 0; i < n; i++)
+          if (cand[i].path == OFTAWQ_AWQ_GEMV && cand[i].prefetch) with++;
+          else if (cand[i].path == OFTAWQ_AWQ_GEMV) without++;
+        ck_assert_msg(with && without, "M=%d: %d GEMV candidates prefetch, %d do not", M, with, without);
+      }
+      for (i = 0; i < n && layout; i++) { /* an interleaved layout runs one word per item: no other is offered */
+        oftawq__awq_geometry g;
+        oftawq__awq_plan_geometry(&cand[i], &g);
+        ck_assert_msg(g.vec == 1, "M=%d layout %d: a candidate of %d words per item", M, layout, g.vec);
+      }
       oftawq__synthetic_tensors(&s, &t);
       ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, layout, &base), OFTAWQ_OK);
       for (i = 0; i < n; i++)

@@ -113,8 +113,7 @@ static oftawq_status upload(oftawq_awq *awq, cl_mem *out, const void *host, size
   return OFTAWQ_OK;
 }
 
-/* The layout a new layer takes: the tuned one for its shape class, else AutoAWQ's own. */
-static int default_layout(const oftawq_context *ctx, int K, int N, int G)
+int oftawq__awq_default_layout(const oftawq_context *ctx, int K, int N, int G)
 {
   int layout = OFTAWQ__LAYOUT_AWQ;
   oftawq__tuning_awq_layout(ctx, K, N, G, &layout);
@@ -163,7 +162,7 @@ oftawq_status oftawq__awq_create_layout(oftawq_context *ctx, const oftawq_awq_te
   if (!t->qweight || !t->qzeros || !t->scales)
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: missing tensor %s",
                         !t->qweight ? "qweight" : !t->qzeros ? "qzeros" : "scales");
-  if (layout < 0) layout = default_layout(ctx, t->K, t->N, G);
+  if (layout < 0) layout = oftawq__awq_default_layout(ctx, t->K, t->N, G);
   if (layout < OFTAWQ__LAYOUT_AWQ || layout >= OFTAWQ__AWQ_LAYOUTS)
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "AWQ layer: unknown layout %d", layout);
   if (layout != OFTAWQ__LAYOUT_AWQ && !oftawq__awq_interleave_possible(t->K, G))
@@ -293,7 +292,7 @@ static void default_gemv_geometry(oftawq_context *ctx, int K, int N, int G, ofta
   while (p->split > 1 && (size_t)p->split * (size_t)oftawq__awq_chunk(G) > (size_t)K) p->split /= 2;
 }
 
-void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t rows, oftawq__awq_plan *p)
+void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t rows, int layout, oftawq__awq_plan *p)
 {
   const struct device_defaults *d = device_row(&ctx->info);
   int rpi;
@@ -301,10 +300,15 @@ void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t r
   p->path = rows <= d->gemv_max_rows ? OFTAWQ_AWQ_GEMV : rows >= d->dense_min_rows ? OFTAWQ_AWQ_DENSE : OFTAWQ_AWQ_GEMM;
   for (rpi = 1; rpi < OFTAWQ__MAX_ROWS_PER_ITEM && (size_t)rpi < rows;) rpi *= 2; /* one pass serves every row */
   p->rpi = rpi;
-  p->vec = fitting_vec(d->lanes > rpi ? d->lanes / rpi : 1, N);
-  p->colvec = rows > 1 ? d->colvec : 0;
   p->prefetch = d->prefetch;
-  p->gvec = fitting_vec(d->lanes > d->grows ? d->lanes / d->grows : 1, N);
+  if (layout == OFTAWQ__LAYOUT_AWQ) {
+    p->vec = fitting_vec(d->lanes > rpi ? d->lanes / rpi : 1, N);
+    p->colvec = rows > 1 ? d->colvec : 0;
+    p->gvec = fitting_vec(d->lanes > d->grows ? d->lanes / d->grows : 1, N);
+  } else { /* interleaved: one word per item; a CPU's SIMD lanes are its 8 columns (on KC at one row, 8 k) */
+    p->vec = p->gvec = 1;
+    p->colvec = d->lanes > 1 ? 1 : rows > 1 ? d->colvec : 0;
+  }
   default_gemv_geometry(ctx, K, N, G, p);
   p->grows = d->grows;
   p->grgroups = d->grgroups;
@@ -329,7 +333,8 @@ void oftawq__awq_plan_for(oftawq_awq *awq, size_t rows, oftawq__awq_plan *p)
   int b = oftawq__m_bucket(rows), rpi, step;
   uint64_t gen = oftawq__tuning_generation(awq->ctx) + 1; /* 0: never computed */
   if (awq->plans_generation[b] != gen) {
-    oftawq__awq_default_plan(awq->ctx, awq->K, awq->N, awq->G, (size_t)oftawq__bucket_rows(b), &awq->plans[b]);
+    oftawq__awq_default_plan(awq->ctx, awq->K, awq->N, awq->G, (size_t)oftawq__bucket_rows(b), awq->layout,
+                             &awq->plans[b]);
     oftawq__tuning_awq(awq->ctx, awq->K, awq->N, awq->G, rows, &awq->plans[b]);
     awq->plans_generation[b] = gen;
   }
@@ -337,8 +342,11 @@ void oftawq__awq_plan_for(oftawq_awq *awq, size_t rows, oftawq__awq_plan *p)
   for (rpi = 1, step = 0; rpi < p->rpi && (size_t)rpi < rows; step++) rpi *= 2; /* no work for rows not there */
   if (rpi < p->rpi && awq->fewer_generation[b][step] == gen) {
     *p = awq->fewer[b][step];
-  } else if (rpi < p->rpi) { /* the same rows x words per item: the words take the rows' place */
-    p->vec = fitting_vec(p->vec * (p->rpi / rpi) > OFTAWQ__MAX_VEC ? OFTAWQ__MAX_VEC : p->vec * (p->rpi / rpi), awq->N);
+  } else if (rpi < p->rpi) { /* the same rows x words per item: the words take the rows' place (one word on
+                               * an interleaved layout: more items then) */
+    if (awq->layout == OFTAWQ__LAYOUT_AWQ)
+      p->vec = fitting_vec(p->vec * (p->rpi / rpi) > OFTAWQ__MAX_VEC ? OFTAWQ__MAX_VEC : p->vec * (p->rpi / rpi),
+                           awq->N);
     p->rpi = rpi;
     /* fewer items then: untuned, the work-groups are sized for them again where that fits the device
      * (else 2 rows at 4096 x 4096 on PoCL ran one work-group, one thread) */
@@ -525,7 +533,7 @@ oftawq_status oftawq__awq_enqueue_plan(oftawq_awq *awq, oftawq_dtype dtype, cl_m
   if (status < 0 && p->tuned) { /* a cache makes runs faster, never breaks them */
     oftawq_awq_path path = p->path == OFTAWQ_AWQ_DENSE ? OFTAWQ_AWQ_GEMM : p->path;
     oftawq__tuning_drop_awq(ctx, awq->K, awq->N, awq->G, rows, oftawq_context_last_error(ctx));
-    oftawq__awq_default_plan(ctx, awq->K, awq->N, awq->G, rows, &fallback);
+    oftawq__awq_default_plan(ctx, awq->K, awq->N, awq->G, rows, awq->layout, &fallback);
     fallback.path = path;
     status = enqueue_matmul(awq, dtype, x, y, rows, &fallback, fused, n_wait, wait, done);
   }

@@ -11,10 +11,14 @@
 oftawq_status oftawq__awq_create_layout(oftawq_context *ctx, const oftawq_awq_tensors *t, int layout, oftawq_awq **out);
 /* A layer's device layout. */
 int oftawq__awq_layout(const oftawq_awq *awq);
+/* The layout a new K x N layer (group G) takes: the tuned one for its shape class, else AutoAWQ's own. */
+int oftawq__awq_default_layout(const oftawq_context *ctx, int K, int N, int G);
 
-/* The untuned plan for a K x N layer (group G) and `rows` rows on this device: the shipped defaults for
- * the paths, the launch geometry sized from the device's compute units and work-group multiple. */
-void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t rows, oftawq__awq_plan *plan);
+/* The untuned plan for a K x N layer (group G) in `layout` (OFTAWQ__LAYOUT_*) and `rows` rows on this device:
+ * the shipped defaults for the paths, the launch geometry sized from the device's compute units and
+ * work-group multiple (and, on an interleaved layout, for one word per work-item). */
+void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t rows, int layout,
+                              oftawq__awq_plan *plan);
 /* The plan a call with `rows` rows uses: tuned if the database has it, else the default; a forced path wins. */
 void oftawq__awq_plan_for(oftawq_awq *awq, size_t rows, oftawq__awq_plan *plan);
 

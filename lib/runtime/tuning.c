@@ -700,7 +700,7 @@ int oftawq__tuning_awq_layout(const oftawq_context *ctx, int K, int N, int G, in
   const char *v;
   int l;
   layout_key(key, sizeof key, K, N, G);
-  if (!(v = lookup(ctx, key)) || !parse_fields(v, names, &l, 1, NULL) || l < 0 || l > 1) return 0;
+  if (!(v = lookup(ctx, key)) || !parse_fields(v, names, &l, 1, NULL) || l < 0 || l >= OFTAWQ__AWQ_LAYOUTS) return 0;
   *layout = l;
   return 1;
 }

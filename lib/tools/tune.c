@@ -113,13 +113,16 @@ static int differences(const oftawq__awq_plan *a, const oftawq__awq_plan *b)
 
 static int same_launch(const oftawq__awq_plan *a, const oftawq__awq_plan *b) { return differences(a, b) == 0; }
 
-/* Adds a candidate unless it is there already or does not fit. */
-static void offer(oftawq_context *ctx, int G, int N, const oftawq__awq_plan *p, oftawq__awq_plan *c, int *n, int cap)
+/* Adds a candidate unless it is there already or does not fit (an interleaved layout runs one word per item:
+ * a plan with more would run as the one-word plan). */
+static void offer(oftawq_context *ctx, int G, int N, int interleaved, const oftawq__awq_plan *p, oftawq__awq_plan *c,
+                  int *n, int cap)
 {
   int i;
   oftawq__awq_geometry g;
   oftawq__awq_plan_geometry(p, &g);
-  if (*n >= cap || (N / 8) % g.vec || !oftawq__awq_plan_fits(ctx, p, G, NULL, 0)) return;
+  if (*n >= cap || (N / 8) % g.vec || (interleaved && g.vec != 1) || !oftawq__awq_plan_fits(ctx, p, G, NULL, 0))
+    return;
   for (i = 0; i < *n; i++)
     if (same_launch(&c[i], p) && c[i].test_wrong == p->test_wrong) return;
   c[(*n)++] = *p;
@@ -146,16 +149,18 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
                                 oftawq__awq_plan *out)
 {
   oftawq__awq_plan base, *grid, p;
-  int n = 0, ng = 0, d, i, rpi;
+  int n = 0, ng = 0, d, i, rpi, layout, interleaved;
   if (G == -1) G = K;
-  oftawq__awq_default_plan(ctx, K, N, G, (size_t)rows, &base);
+  layout = oftawq__awq_default_layout(ctx, K, N, G); /* the layout the shape class's layers take */
+  interleaved = layout != OFTAWQ__LAYOUT_AWQ;
+  oftawq__awq_default_plan(ctx, K, N, G, (size_t)rows, layout, &base);
   for (rpi = 1; rpi < OFTAWQ__MAX_ROWS_PER_ITEM && rpi < rows;) rpi *= 2;
   base.rpi = rpi;
-  offer(ctx, G, N, &base, out, &n, OFTAWQ__MAX_CANDIDATES);
+  offer(ctx, G, N, interleaved, &base, out, &n, OFTAWQ__MAX_CANDIDATES);
   if (inject_wrong) {
     p = base;
     p.test_wrong = 1;
-    offer(ctx, G, N, &p, out, &n, OFTAWQ__MAX_CANDIDATES);
+    offer(ctx, G, N, interleaved, &p, out, &n, OFTAWQ__MAX_CANDIDATES);
   }
 #ifdef OFTAWQ_HAVE_CLBLAST
   if (rows > 1 && base.path != OFTAWQ_AWQ_DENSE) {
@@ -174,7 +179,8 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
     for (i = 0; i < ng; i++) {
       oftawq__awq_plan ref = base;
       ref.path = grid[i].path;
-      if (differences(&grid[i], &ref) == d) offer(ctx, G, N, &grid[i], out, &n, OFTAWQ__MAX_CANDIDATES);
+      if (differences(&grid[i], &ref) == d)
+        offer(ctx, G, N, interleaved, &grid[i], out, &n, OFTAWQ__MAX_CANDIDATES);
     }
   free(grid);
   return n;
@@ -419,7 +425,7 @@ static oftawq_status tune_layout(tuner *t, int K, int N, int G, int block_size, 
   oftawq__synthetic s;
   oftawq_awq_tensors tensors;
   oftawq_awq *bases[OFTAWQ__AWQ_LAYOUTS] = {NULL};
-  oftawq__awq_plan plans[4];
+  oftawq__awq_plan plans[OFTAWQ__AWQ_LAYOUTS][4];
   double best[OFTAWQ__AWQ_LAYOUTS];
   int round, layout, i, winner = OFTAWQ__LAYOUT_AWQ;
   char note[200];
@@ -429,28 +435,29 @@ static oftawq_status tune_layout(tuner *t, int K, int N, int G, int block_size, 
   if (!oftawq__awq_interleave_possible(K, G) || !time_left(t)) return OFTAWQ_OK;
   if ((status = oftawq__synthetic_create(t->ctx, K, N, 1, G, block_size, 5, &s)) < 0) return status;
   oftawq__synthetic_tensors(&s, &tensors);
-  for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS; layout++) {
+  for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS; layout++) { /* each layout's default launch and 3 variants */
+    oftawq__awq_plan *p = plans[layout];
     best[layout] = -1;
-    if (layout == OFTAWQ__LAYOUT_AWQ) continue; /* the synthetic layer itself */
+    oftawq__awq_default_plan(t->ctx, K, N, G, 1, layout, &p[0]);
+    p[1] = p[2] = p[3] = p[0];
+    p[1].cols *= 2;
+    p[2].split *= 2;
+    p[3].colvec = !p[3].colvec; /* both lane orders */
+    /* every layout its own layer: the synthetic one takes the layout an earlier run stored */
     if ((status = oftawq__awq_create_layout(t->ctx, &tensors, layout, &bases[layout])) < 0) goto done;
   }
-  oftawq__awq_default_plan(t->ctx, K, N, G, 1, &plans[0]);
-  plans[1] = plans[2] = plans[3] = plans[0];
-  plans[1].cols *= 2;
-  plans[2].split *= 2;
-  plans[3].colvec = !plans[3].colvec; /* one word per item on the interleaved layouts: both lane orders */
   for (round = 0; round < FUSION_ROUNDS && time_left(t) && (round == 0 || oftawq__now() + 12 * t->last <= unit_deadline);
        round++)
     for (i = 0; i < 4; i++) /* the layouts alternate on each launch: all see the same drift */
       for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS && may_try(t); layout++) {
         job j;
         double d;
-        if (!oftawq__awq_plan_fits(t->ctx, &plans[i], G, NULL, 0)) continue;
+        if (!oftawq__awq_plan_fits(t->ctx, &plans[layout][i], G, NULL, 0)) continue;
         memset(&j, 0, sizeof j);
         j.kind = JOB_BASE;
         j.s = &s;
-        j.plan = &plans[i];
-        j.base = bases[layout]; /* NULL: the synthetic layer itself, in AutoAWQ's layout */
+        j.plan = &plans[layout][i];
+        j.base = bases[layout];
         if ((d = try_job(t, &j)) >= 0 && (best[layout] < 0 || d < best[layout])) best[layout] = d;
       }
   if (best[OFTAWQ__LAYOUT_AWQ] > 0) {
@@ -665,7 +672,7 @@ oftawq_status oftawq_query_params(const oftawq_context *cctx, const char *kernel
     oftawq__awq_plan plan;
     if (K < 1 || N < 8 || N % 8 || (G != -1 && (G < 1 || K % G))) return OFTAWQ_E_INVALID_ARGUMENT;
     if (G == -1) G = K;
-    oftawq__awq_default_plan(ctx, K, N, G, rows, &plan);
+    oftawq__awq_default_plan(ctx, K, N, G, rows, oftawq__awq_default_layout(ctx, K, N, G), &plan);
     p->tuned = oftawq__tuning_awq(ctx, K, N, G, rows, &plan);
     oftawq__awq_plan_text(&plan, p->description, sizeof p->description);
   } else if (!strcmp(kernel, "oft_cayley")) {
