@@ -321,6 +321,9 @@ START_TEST(defaults_for_cpu_and_gpu)
   ck_assert_int_eq(p.tuned, 0);
   ck_assert_int_eq(p.vec, 1); /* a GPU: one packed word per lane */
   ck_assert_int_eq(p.prefetch, 0); /* its loads are coalesced, its waves hide the latency */
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 1, OFTAWQ__LAYOUT_KC, &p);
+  ck_assert_int_eq(p.vec, 1);
+  ck_assert_int_eq(p.colvec, 0); /* the lanes are work-items */
   oftawq__awq_default_plan(&fake, 256, 256, 64, 8, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMV);
   ck_assert_int_eq(p.rpi, 8); /* one pass over the weight serves 8 rows */
@@ -357,6 +360,16 @@ START_TEST(defaults_for_cpu_and_gpu)
   ck_assert_int_eq(p.rpi * p.vec, 8);
   oftawq__awq_default_plan(&fake, 4096, 4096, 128, 1, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_ge((4096 / 8 / p.vec) / p.cols, 2 * 2); /* two work-groups per thread */
+  {                                                       /* an interleaved layer: one word per item */
+    const int words_cols = p.vec * p.cols;
+    oftawq__awq_default_plan(&fake, 4096, 4096, 128, 1, OFTAWQ__LAYOUT_KC, &p);
+    ck_assert_int_eq(p.vec, 1);
+    ck_assert_int_eq(p.colvec, 1); /* SIMD lanes: 8 k of a column */
+    ck_assert_int_eq(p.cols, words_cols); /* as many work-groups as for 8-word items (were 8 times as many) */
+    oftawq__awq_default_plan(&fake, 4096, 4096, 128, 8, OFTAWQ__LAYOUT_K4, &p);
+    ck_assert_int_eq(p.vec, 1);
+    ck_assert_int_eq(p.gvec, 1);
+  }
   oftawq__awq_default_plan(&fake, 256, 256, 64, 16, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMM);
   ck_assert_int_eq(p.grows, 8);
