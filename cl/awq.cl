@@ -22,8 +22,9 @@
  *                 with AWQ_PREFETCH_BUILTIN 1, clang's __builtin_prefetch instead: PoCL's prefetch() does
  *                 nothing); the row asked for is clamped to K - 1
  *   AWQ_WI_LOOPS  1 on devices that run a work-group's items as loops on one CPU thread: a work-item's sums
- *                 live in local memory (not copied between the loop regions at every barrier) and, with
- *                 AWQ_COLVEC, x is staged as float8 splats as well (an FMA reads x from memory, no broadcast)
+ *                 live in local memory (not copied between the loop regions at every barrier), one item
+ *                 stages a chunk of x with each row's sum over it (AWQ_STAGED_SUMS) and, with AWQ_COLVEC, x is
+ *                 staged as float8 splats as well (an FMA reads x from memory, no broadcast)
  *   AWQ_FUSE_OFT  rotate x by the OFT R (block OFT_BLOCK) while staging it
  *   AWQ_TEST_WRONG tests only: perturbs the output (the autotuner must reject such a candidate)
  *   AWQ_DENSE     1: the dense path's kernels (dequantise, round, finish) instead of the matmul
@@ -118,6 +119,12 @@
  * run is read 8 words at a time, x as a vector, no splat); the lanes are added at the end of the chunk. */
 #define AWQ_KLANES (AWQ_LAYOUT == 2 && AWQ_WG_ROWS == 1 && AWQ_COLVEC && AWQ_CHUNK % 8 == 0)
 #define AWQ_X_SPLAT (AWQ_WI_LOOPS && AWQ_COLVEC && !AWQ_KLANES)
+/* The sum of x over a chunk, per row, for the zero points. On a CPU (AWQ_WI_LOOPS) the items run one after another,
+ * so one item stages the chunk k by k with its rows side by side (independent sums, each in k order) and every
+ * item reads the sums; elsewhere each item adds the chunk's x as it goes (in parallel). The same bits either way.
+ * An item of one word without lanes keeps its own sums: PoCL vectorises such items across the work-group, and
+ * with staged sums it no longer did (the GEMM at 16 rows ran 2.4-2.9x the time). */
+#define AWQ_STAGED_SUMS (AWQ_WI_LOOPS && !AWQ_KLANES && (AWQ_COLVEC || AWQ_VEC > 1))
 
 #if AWQ_VEC == 1
 typedef uint words_t;
@@ -232,8 +239,13 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #if AWQ_X_SPLAT
   __local float8 xs8[AWQ_STEP][AWQ_WG_ROWS]; /* the same x, each value in all 8 lanes */
 #define X8(kk, r, xv) xs8[kk][r]
+#define SPLAT_X(kk, r, xv) xs8[kk][r] = (float8)(xv)
 #else
 #define X8(kk, r, xv) ((float8)(xv))
+#define SPLAT_X(kk, r, xv) (void)(xv)
+#endif
+#if AWQ_STAGED_SUMS
+  __local float xsum[AWQ_SPLIT][AWQ_WG_ROWS];
 #endif
 #if AWQ_SPLIT > 1 || AWQ_WI_LOOPS
   __local acc_t partial[AWQ_SPLIT][AWQ_RGROUPS][AWQ_COLS][AWQ_ROWS * ACC_N];
@@ -256,14 +268,31 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 
   for (uint kb = 0; kb < K; kb += AWQ_STEP) { /* the same trip count for every item: barriers are safe */
     barrier(CLK_LOCAL_MEM_FENCE);
+    /* row r's x at k = kb + kk into xs (and xs8), as xv */
+#define STAGE_X(r, kk, xv)                                                                                             \
+  const float xv =                                                                                                     \
+    (wg_row0 + (r) < rows && kb + (kk) < K) ? staged_x(x, wg_row0 + (r), kb + (kk), K, R, share) : 0.0f;              \
+  xs[kk][r] = xv;                                                                                                      \
+  SPLAT_X(kk, r, xv)
+#if AWQ_STAGED_SUMS
+    for (uint s = lid; s < AWQ_SPLIT; s += AWQ_COLS * AWQ_SPLIT * AWQ_RGROUPS) { /* chunk s: its rows side by side */
+      float sum[AWQ_WG_ROWS];
+      for (uint r = 0; r < AWQ_WG_ROWS; r++) sum[r] = 0.0f;
+      for (uint kk = s * AWQ_CHUNK; kk < (s + 1) * AWQ_CHUNK; kk++)
+        #pragma unroll 8
+        for (uint r = 0; r < AWQ_WG_ROWS; r++) {
+          STAGE_X(r, kk, xv);
+          sum[r] += xv; /* in k order, as an item would add them */
+        }
+      for (uint r = 0; r < AWQ_WG_ROWS; r++) xsum[s][r] = sum[r];
+    }
+#else
     for (uint i = lid; i < AWQ_WG_ROWS * AWQ_STEP; i += AWQ_COLS * AWQ_SPLIT * AWQ_RGROUPS) {
       const uint r = i / AWQ_STEP, kk = i - r * AWQ_STEP;
-      const float xv = (wg_row0 + r < rows && kb + kk < K) ? staged_x(x, wg_row0 + r, kb + kk, K, R, share) : 0.0f;
-      xs[kk][r] = xv;
-#if AWQ_X_SPLAT
-      xs8[kk][r] = (float8)(xv);
-#endif
+      STAGE_X(r, kk, xv);
     }
+#endif
+#undef STAGE_X
     barrier(CLK_LOCAL_MEM_FENCE);
     const uint k0 = kb + ls * AWQ_CHUNK;
     if (active && k0 < K) {
@@ -273,15 +302,23 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       for (uint r = 0; r < AWQ_ROWS; r++)
         #pragma unroll
         for (uint i = 0; i < ACC_N; i++) dot[r][i] = (acc_t)(0.0f);
-      float sx[AWQ_ROWS]; /* sum of x over the chunk, per row: for the zero points */
+      /* SX(r): the sum of x over the chunk, row r; ADD_SX adds one k's x to it where the item sums it itself */
+#if AWQ_STAGED_SUMS
+#define SX(r) xsum[ls][lr * AWQ_ROWS + (r)]
+#define ADD_SX(r, xv) ((void)(xv))
+#else
+      float sx[AWQ_ROWS];
+      #pragma unroll
+      for (uint r = 0; r < AWQ_ROWS; r++) sx[r] = 0.0f;
+#define SX(r) sx[r]
+#define ADD_SX(r, xv) (sx[r] += (xv))
+#endif
 #if AWQ_KLANES
       float8 sx8; /* the row's sum in every lane */
 #define SX8(r) sx8
 #else
-#define SX8(r) ((float8)(sx[r]))
+#define SX8(r) ((float8)(SX(r)))
 #endif
-      #pragma unroll
-      for (uint r = 0; r < AWQ_ROWS; r++) sx[r] = 0.0f;
       /* one k: the packed word(s) w (words_t) unpacked once for every row */
 #if AWQ_COLVEC
 #define AWQ_K_STEP(w, k)                                                                                               \
@@ -292,7 +329,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
     _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                            \
       const float xv = xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS + r];                                                    \
       const float8 x8 = X8(ls * AWQ_CHUNK + (k), lr * AWQ_ROWS + r, xv);                                               \
-      sx[r] += xv;                                                                                                     \
+      ADD_SX(r, xv);                                                                                                   \
       _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) dot[r][v] = fma(x8, q[v], dot[r][v]);                       \
     }                                                                                                                  \
   } while (0)
@@ -303,15 +340,17 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
     _Pragma("unroll") for (uint c = 0; c < 8; c++) q[c] = NIBBLE(w, c);                                                \
     _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                            \
       const float xv = xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS + r];                                                    \
-      sx[r] += xv;                                                                                                     \
+      ADD_SX(r, xv);                                                                                                   \
       _Pragma("unroll") for (uint c = 0; c < 8; c++) dot[r][c] = fma((floats_t)(xv), q[c], dot[r][c]);                 \
     }                                                                                                                  \
   } while (0)
 #endif
 #if AWQ_LAYOUT != 0
+#if AWQ_LAYOUT == 2
+      __global const uint *run = qweight + KI_INDEX(k0, j, W); /* the item's chunk, one run of words */
+#endif
 #if AWQ_KLANES
       {
-        __global const uint *run = qweight + KI_INDEX(k0, j, W); /* the item's chunk, one run of words */
         float8 d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f, d4 = 0.0f, d5 = 0.0f, d6 = 0.0f, d7 = 0.0f; /* column c */
         float8 kx = 0.0f;                                                                      /* lanes: 8 k */
         for (uint k = 0; k < AWQ_CHUNK; k += 8) {
@@ -335,12 +374,10 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         sx8 = kx + kx.s10325476;
       }
 #elif AWQ_LAYOUT == 2
-      { /* one k a step (4 unrolled kept 32 addresses of x and spilled them on PoCL: 1.4x slower at 8 rows) */
-        __global const uint *run = qweight + KI_INDEX(k0, j, W); /* the item's chunk, one run of words */
-        for (uint k = 0; k < AWQ_CHUNK; k++) {
-          if (k % 16u == 0u) PREFETCH_ROW(qweight, k0 + k, j, W, K); /* once per 64-byte line */
-          AWQ_K_STEP(run[k], k);
-        }
+      /* one k a step (4 unrolled kept 32 addresses of x and spilled them on PoCL: 1.4x slower at 8 rows) */
+      for (uint k = 0; k < AWQ_CHUNK; k++) {
+        if (k % 16u == 0u) PREFETCH_ROW(qweight, k0 + k, j, W, K); /* once per 64-byte line */
+        AWQ_K_STEP(run[k], k);
       }
 #else
       for (uint k = 0; k < AWQ_CHUNK; k += 4) {
@@ -367,7 +404,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         const float2 sz = vload_half2((size_t)g * N + 8 * j + c, scales);
         const float z = sz.y * RESCALE(c);
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, c) = fma(sz.x * UNSCALE(c), dot[r][c] - z * sx[r], ACC(r, c));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, c) = fma(sz.x * UNSCALE(c), dot[r][c] - z * SX(r), ACC(r, c));
       }
 #endif
 #else
@@ -385,7 +422,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       for (uint v = 0; v < AWQ_VEC; v++) {
         const float8 z8 = col_nibbles(zw.s[v]), s8 = vload_half8(0, scales + (size_t)g * N + 8 * (j + v)) * COL_UNSCALE;
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, v) = fma(s8, dot[r][v] - z8 * (float8)(sx[r]), ACC(r, v));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, v) = fma(s8, dot[r][v] - z8 * (float8)(SX(r)), ACC(r, v));
       }
 #else
       #pragma unroll
@@ -395,12 +432,14 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         #pragma unroll
         for (uint v = 0; v < AWQ_VEC; v++) s.s[v] = vload_half((size_t)g * N + 8 * (j + v) + c, scales) * UNSCALE(c);
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, c) = fma(s.v, dot[r][c] - z * (floats_t)(sx[r]), ACC(r, c));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, c) = fma(s.v, dot[r][c] - z * (floats_t)(SX(r)), ACC(r, c));
       }
 #endif
 #endif
 #undef AWQ_K_STEP
 #undef SX8
+#undef SX
+#undef ADD_SX
     }
   }
 

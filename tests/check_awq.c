@@ -344,33 +344,41 @@ START_TEST(interleaved_repack_round_trip)
 }
 END_TEST
 
-/* awq_matmul as CPU runtimes get it (AWQ_WI_LOOPS: sums in local memory, x staged as float8 splats) and
- * as GPUs get it (sums in registers): the same plan gives the same bits either way, on every path that
- * uses the kernel: lanes over words and over a word's columns, split-K (the partial sums' tree), the GEMM
- * with row groups. (tests/oclgrind.sh runs the variant under oclgrind: kernel_tour's `wi` parts.) */
+/* awq_matmul as CPU runtimes get it (AWQ_WI_LOOPS: sums in local memory, x staged as float8 splats, the chunks'
+ * sums of x staged once) and as GPUs get it (sums in registers, each item adding x itself): the same plan gives
+ * the same bits either way, on every path that uses the kernel: lanes over words (one and four per item) and
+ * over a word's columns, split-K (the partial sums' tree), the GEMM with row groups. (tests/oclgrind.sh runs the
+ * variant under oclgrind: kernel_tour's `wi` parts.) */
 START_TEST(work_item_loop_variant_same_bits)
 {
   oftawq_context *ctx = tu_context(NULL);
   const int real = ctx->info.is_cpu;
-  layer L = random_layer(512, 136, 64, 1, 29);
-  oftawq_awq_tensors t;
-  oftawq_awq *a = NULL;
-  float x[7 * 512], y[2][7 * 136], yr[7 * 136];
-  int v;
+  static const int widths[2] = {136, 256}; /* 17 words: a partial work-group; 32: four words per item */
+  layer L[2];
+  oftawq_awq *a[2] = {NULL, NULL};
+  float x[7 * 512], y[2][7 * 256], yr[2][7 * 256];
+  int v, l;
   tu_fill_random(x, 7 * 512, 2.0f, 31);
-  oftawq__ref_awq(x, 7, 512, 136, 64, L.qw, L.qz, L.sc, L.bias, yr);
-  layer_tensors(&L, 64, &t);
-  ck_assert_int_eq(oftawq_awq_create(ctx, &t, &a), OFTAWQ_OK);
-  for (v = 0; v < 5; v++) {
-    static const char *const what[] = {"word lanes", "column lanes", "split 4", "split 2, column lanes", "GEMM"};
+  for (l = 0; l < 2; l++) {
+    oftawq_awq_tensors t;
+    L[l] = random_layer(512, widths[l], 64, 1, 29 + l);
+    oftawq__ref_awq(x, 7, 512, widths[l], 64, L[l].qw, L[l].qz, L[l].sc, L[l].bias, yr[l]);
+    layer_tensors(&L[l], 64, &t);
+    ck_assert_int_eq(oftawq_awq_create(ctx, &t, &a[l]), OFTAWQ_OK);
+  }
+  for (v = 0; v < 6; v++) {
+    static const char *const what[] = {"word lanes",  "column lanes", "split 4", "split 2, column lanes",
+                                       "GEMM",        "four words per item, split 2"};
+    const int n = v == 5 ? 256 : 136;
     oftawq__awq_plan plan;
     int cpu;
-    oftawq__awq_default_plan(ctx, 512, 136, 64, 7, OFTAWQ__LAYOUT_AWQ, &plan);
+    l = v == 5;
+    oftawq__awq_default_plan(ctx, 512, n, 64, 7, OFTAWQ__LAYOUT_AWQ, &plan);
     plan.path = v == 4 ? OFTAWQ_AWQ_GEMM : OFTAWQ_AWQ_GEMV;
-    plan.rpi = v == 3 ? 4 : 8; /* x staged in local memory, nine times over: within oclgrind's 32 KiB */
-    plan.vec = 1;
+    plan.rpi = v == 3 ? 4 : v == 5 ? 2 : 8; /* x staged in local memory, nine times over: within oclgrind's 32 KiB */
+    plan.vec = v == 5 ? 4 : 1;
     plan.colvec = v == 1 || v == 3;
-    plan.split = v == 2 ? 4 : v == 3 ? 2 : 1;
+    plan.split = v == 2 ? 4 : v == 3 || v == 5 ? 2 : 1;
     plan.cols = 4;
     plan.grows = 4;
     plan.grgroups = 2;
@@ -378,15 +386,17 @@ START_TEST(work_item_loop_variant_same_bits)
     for (cpu = 0; cpu < 2; cpu++) {
       ctx->info.is_cpu = cpu;
       ck_assert_int_eq(oftawq__awq_wi_loops(ctx), cpu);
-      ck_assert_msg(awq_forward_plan(ctx, a, &plan, x, y[cpu], 7) == OFTAWQ_OK, "%s: %s", what[v],
+      ck_assert_msg(awq_forward_plan(ctx, a[l], &plan, x, y[cpu], 7) == OFTAWQ_OK, "%s: %s", what[v],
                     oftawq_context_last_error(ctx));
     }
     ctx->info.is_cpu = real;
-    expect_close(y[1], yr, 7 * 136, what[v]);
-    ck_assert_msg(memcmp(y[0], y[1], sizeof y[0]) == 0, "%s: the two variants differ", what[v]);
+    expect_close(y[1], yr[l], 7 * n, what[v]);
+    ck_assert_msg(memcmp(y[0], y[1], 7 * n * sizeof(float)) == 0, "%s: the two variants differ", what[v]);
   }
-  oftawq_awq_destroy(a);
-  free_layer(&L);
+  for (l = 0; l < 2; l++) {
+    oftawq_awq_destroy(a[l]);
+    free_layer(&L[l]);
+  }
   oftawq_context_destroy(ctx);
 }
 END_TEST
