@@ -302,7 +302,12 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       for (uint r = 0; r < AWQ_ROWS; r++)
         #pragma unroll
         for (uint i = 0; i < ACC_N; i++) dot[r][i] = (acc_t)(0.0f);
-      /* SX(r): the sum of x over the chunk, row r; ADD_SX adds one k's x to it where the item sums it itself */
+      /* SX(r): the sum of x over the chunk, row r (SX8: in every lane); ADD_SX adds one k's x to it where the
+       * item sums it itself */
+#if AWQ_KLANES
+      float8 sx8; /* the lanes' sums added at the chunk's end */
+#define SX8(r) sx8
+#else
 #if AWQ_STAGED_SUMS
 #define SX(r) xsum[ls][lr * AWQ_ROWS + (r)]
 #define ADD_SX(r, xv) ((void)(xv))
@@ -313,10 +318,6 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #define SX(r) sx[r]
 #define ADD_SX(r, xv) (sx[r] += (xv))
 #endif
-#if AWQ_KLANES
-      float8 sx8; /* the row's sum in every lane */
-#define SX8(r) sx8
-#else
 #define SX8(r) ((float8)(SX(r)))
 #endif
       /* one k: the packed word(s) w (words_t) unpacked once for every row */
@@ -422,7 +423,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       for (uint v = 0; v < AWQ_VEC; v++) {
         const float8 z8 = col_nibbles(zw.s[v]), s8 = vload_half8(0, scales + (size_t)g * N + 8 * (j + v)) * COL_UNSCALE;
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, v) = fma(s8, dot[r][v] - z8 * (float8)(SX(r)), ACC(r, v));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, v) = fma(s8, dot[r][v] - z8 * SX8(r), ACC(r, v));
       }
 #else
       #pragma unroll
