@@ -401,6 +401,44 @@ START_TEST(work_item_loop_variant_same_bits)
 }
 END_TEST
 
+/* The defaults of a CPU with 16-float registers (AVX-512), whatever this one has: two words per item at 8 rows
+ * (GEMV) and in the GEMM, their lanes over each word's columns; the reference's numbers. */
+START_TEST(wide_register_defaults)
+{
+  oftawq_context *ctx = tu_context(NULL);
+  const unsigned real = ctx->float_width;
+  layer L = random_layer(512, 256, 64, 1, 41);
+  oftawq_awq_tensors t;
+  oftawq_awq *a = NULL;
+  float x[16 * 512], y[16 * 256], yr[16 * 256];
+  int v;
+  tu_fill_random(x, 16 * 512, 2.0f, 43);
+  oftawq__ref_awq(x, 16, 512, 256, 64, L.qw, L.qz, L.sc, L.bias, yr);
+  layer_tensors(&L, 64, &t);
+  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_AWQ, &a), OFTAWQ_OK);
+  for (v = 0; v < 2; v++) {
+    const size_t rows = v ? 16 : 8;
+    oftawq__awq_plan plan;
+    ctx->float_width = 16;
+    oftawq__awq_default_plan(ctx, 512, 256, 64, rows, OFTAWQ__LAYOUT_AWQ, &plan);
+    ctx->float_width = real;
+    plan.path = v ? OFTAWQ_AWQ_GEMM : OFTAWQ_AWQ_GEMV;
+    if (v) {
+      ck_assert_int_eq(plan.gvec, 2);
+      ck_assert_int_eq(plan.gcolvec, 1);
+    } else {
+      ck_assert_int_eq(plan.vec, 2);
+      ck_assert_int_eq(plan.colvec, 1);
+    }
+    ck_assert_msg(awq_forward_plan(ctx, a, &plan, x, y, rows) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
+    expect_close(y, yr, rows * 256, v ? "GEMM, two words per item" : "GEMV, two words per item");
+  }
+  oftawq_awq_destroy(a);
+  free_layer(&L);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 /* The interleaved layouts on the device: every path gives the reference's numbers, the matmul the very bits
  * of AutoAWQ's layout with the same launch (both word orders of the sums), and the backward's view of
  * AutoAWQ's tensors comes back bit for bit. */
@@ -592,6 +630,7 @@ int main(void)
   tcase_add_test(dev, autoawq_fixtures);
   tcase_add_test(dev, interleaved_layout_paths);
   tcase_add_test(dev, work_item_loop_variant_same_bits);
+  tcase_add_test(dev, wide_register_defaults);
   tcase_add_test(dev, auto_path_by_rows);
   tcase_add_test(dev, validation_errors);
   tcase_add_test(dev, non_finite_activations_propagate);

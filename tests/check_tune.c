@@ -374,6 +374,29 @@ START_TEST(defaults_for_cpu_and_gpu)
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMM);
   ck_assert_int_eq(p.grows, 8);
   ck_assert_int_eq(p.grgroups, 1);
+  ck_assert_int_eq(p.gvec, 1);
+  ck_assert_int_eq(p.gcolvec, 0); /* one word without lanes: PoCL vectorises such items across the group */
+  /* registers of 16 floats (AVX-512): twice the sums per item, the words' lanes over their columns */
+  fake.float_width = 16;
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 8, OFTAWQ__LAYOUT_AWQ, &p);
+  ck_assert_int_eq(p.rpi, 8);
+  ck_assert_int_eq(p.vec, 2);
+  ck_assert_int_eq(p.colvec, 1);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 2, OFTAWQ__LAYOUT_AWQ, &p);
+  ck_assert_int_eq(p.rpi * p.vec, 16);
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 1, OFTAWQ__LAYOUT_AWQ, &p);
+  ck_assert_int_eq(p.vec, OFTAWQ__MAX_VEC); /* one row: as many words as an item takes */
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 16, OFTAWQ__LAYOUT_AWQ, &p);
+  ck_assert_int_eq(p.gvec, 2);
+  ck_assert_int_eq(p.gcolvec, 1);
+  oftawq__awq_default_plan(&fake, 256, 136, 64, 8, OFTAWQ__LAYOUT_AWQ, &p);
+  ck_assert_int_eq(p.vec, 1); /* 17 words: no two-word items */
+  oftawq__awq_default_plan(&fake, 4096, 4096, 128, 8, OFTAWQ__LAYOUT_KC, &p);
+  ck_assert_int_eq(p.vec, 1);
+  fake.float_width = 4; /* narrower registers (NEON): the row's 8 lanes, one word's columns */
+  oftawq__awq_default_plan(&fake, 256, 256, 64, 8, OFTAWQ__LAYOUT_AWQ, &p);
+  ck_assert_int_eq(p.rpi * p.vec, 8);
+  fake.float_width = 0;
   oftawq__awq_default_plan(&fake, 256, 256, 64, 100000, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.path, OFTAWQ_AWQ_GEMM);
   ck_assert_int_eq(oftawq__m_bucket(1), 0);
