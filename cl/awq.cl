@@ -31,7 +31,8 @@
  *   AWQ_LAYOUT    0: AutoAWQ's tensors; 1 and 2, interleaved (lib/engines/awq_repack.c): qweight
  *                 [K/AWQ_KI][N/8][AWQ_KI], with AWQ_KI 4 (K4: read as one uint4 per 4 k) or AWQ_CHUNK (KC: a
  *                 work-item's chunk is one contiguous run, read in order); `scales` holds fp16 pairs
- *                 (scale, zero) [K/G][N], qzeros is unused; needs AWQ_VEC 1 and AWQ_CHUNK % 4 == 0
+ *                 (scale, zero) [K/G][N], qzeros is unused; needs AWQ_CHUNK % 4 == 0 and AWQ_VEC 1 (KC with
+ *                 AWQ_COLVEC: any, an item's words being adjacent runs)
  */
 #ifndef AWQ_G
 #error "AWQ_G must be defined"
@@ -86,8 +87,8 @@
 #elif AWQ_LAYOUT == 2
 #define AWQ_KI AWQ_CHUNK
 #endif
-#if AWQ_LAYOUT != 0 && (AWQ_VEC != 1 || AWQ_CHUNK % 4 != 0)
-#error "the interleaved layouts take one packed word per work-item and chunks of 4 k"
+#if AWQ_LAYOUT != 0 && ((AWQ_VEC != 1 && !(AWQ_LAYOUT == 2 && AWQ_COLVEC)) || AWQ_CHUNK % 4 != 0)
+#error "the interleaved layouts take chunks of 4 k and one packed word per work-item (KC with AWQ_COLVEC: several)"
 #endif
 /* Where word j of row k sits in an interleaved layout, and in the layer's layout. */
 #define KI_INDEX(k, j, W) ((((size_t)(k) / AWQ_KI) * (W) + (j)) * AWQ_KI + (k) % AWQ_KI)
@@ -117,7 +118,7 @@
 #define AWQ_WG_ROWS (AWQ_RGROUPS * AWQ_ROWS)
 /* KC with one row per work-group and a word's columns as lanes: a vector holds 8 k of one column (the chunk's
  * run is read 8 words at a time, x as a vector, no splat); the lanes are added at the end of the chunk. */
-#define AWQ_KLANES (AWQ_LAYOUT == 2 && AWQ_WG_ROWS == 1 && AWQ_COLVEC && AWQ_CHUNK % 8 == 0)
+#define AWQ_KLANES (AWQ_LAYOUT == 2 && AWQ_WG_ROWS == 1 && AWQ_COLVEC && AWQ_VEC == 1 && AWQ_CHUNK % 8 == 0)
 #define AWQ_X_SPLAT (AWQ_WI_LOOPS && AWQ_COLVEC && !AWQ_KLANES)
 /* The sum of x over a chunk, per row, for the zero points. On a CPU (AWQ_WI_LOOPS) the items run one after another,
  * so one item stages the chunk k by k with its rows side by side (independent sums, each in k order) and every
@@ -322,17 +323,28 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #endif
       /* one k: the packed word(s) w (words_t) unpacked once for every row */
 #if AWQ_COLVEC
+      /* the unpacked words q (float8 [AWQ_VEC]) times row r's x at k, for every row */
+#define AWQ_ROWS_FMA(q, k)                                                                                             \
+  _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                              \
+    const float xv = xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS + r];                                                      \
+    const float8 x8 = X8(ls * AWQ_CHUNK + (k), lr * AWQ_ROWS + r, xv);                                                 \
+    ADD_SX(r, xv);                                                                                                     \
+    _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) dot[r][v] = fma(x8, q[v], dot[r][v]);                         \
+  }
 #define AWQ_K_STEP(w, k)                                                                                               \
   do {                                                                                                                 \
     const words_u wu = {w};                                                                                            \
     float8 q[AWQ_VEC];                                                                                                 \
     _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) q[v] = col_nibbles(wu.s[v]);                                  \
-    _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                            \
-      const float xv = xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS + r];                                                    \
-      const float8 x8 = X8(ls * AWQ_CHUNK + (k), lr * AWQ_ROWS + r, xv);                                               \
-      ADD_SX(r, xv);                                                                                                   \
-      _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) dot[r][v] = fma(x8, q[v], dot[r][v]);                       \
-    }                                                                                                                  \
+    AWQ_ROWS_FMA(q, k);                                                                                                \
+  } while (0)
+/* the same with word v read from p[v * stride], each word on its own: PoCL broadcasts it into the vector
+ * straight from memory (read as one vector and taken apart, the GEMV at 8 rows x 2 words took 1.09-1.1x the time) */
+#define AWQ_K_STEP_AT(p, stride, k)                                                                                    \
+  do {                                                                                                                 \
+    float8 q[AWQ_VEC];                                                                                                 \
+    _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) q[v] = col_nibbles((p)[v * (stride)]);                        \
+    AWQ_ROWS_FMA(q, k);                                                                                                \
   } while (0)
 #else
 #define AWQ_K_STEP(w, k)                                                                                               \
@@ -375,10 +387,15 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
         sx8 = kx + kx.s10325476;
       }
 #elif AWQ_LAYOUT == 2
-      /* one k a step (4 unrolled kept 32 addresses of x and spilled them on PoCL: 1.4x slower at 8 rows) */
+      /* one k a step (4 unrolled kept 32 addresses of x and spilled them on PoCL: 1.4x slower at 8 rows); word v
+       * of the item is the next word's run, AWQ_KI words on */
       for (uint k = 0; k < AWQ_CHUNK; k++) {
         if (k % 16u == 0u) PREFETCH_ROW(qweight, k0 + k, j, W, K); /* once per 64-byte line */
+#if AWQ_COLVEC
+        AWQ_K_STEP_AT(run + k, AWQ_KI, k);
+#else
         AWQ_K_STEP(run[k], k);
+#endif
       }
 #else
       for (uint k = 0; k < AWQ_CHUNK; k += 4) {
@@ -392,12 +409,13 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #endif
       /* zero point and scale once per chunk: s * (sum x q - z sum x), the pair read at once */
 #if AWQ_COLVEC
-      {
-        __global const half *pair = scales + 2 * ((size_t)g * N + 8 * j);
+      #pragma unroll
+      for (uint v = 0; v < AWQ_VEC; v++) {
+        __global const half *pair = scales + 2 * ((size_t)g * N + 8 * (j + v));
         const float8 lo = vload_half8(0, pair), hi = vload_half8(1, pair); /* (s, z) for columns 0-3, 4-7 */
         const float8 s8 = (float8)(lo.even, hi.even) * COL_UNSCALE, z8 = (float8)(lo.odd, hi.odd) * COL_RESCALE;
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, 0) = fma(s8, dot[r][0] - z8 * SX8(r), ACC(r, 0));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, v) = fma(s8, dot[r][v] - z8 * SX8(r), ACC(r, v));
       }
 #else
       #pragma unroll
@@ -413,8 +431,12 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       const int line_start = j % 16u == 0u; /* see PREFETCH_ROW */
       for (uint k = 0; k < AWQ_CHUNK; k++, wp += W) {
         if (line_start) PREFETCH_ROW(qweight, k0 + k, j, W, K);
+#if AWQ_COLVEC
+        AWQ_K_STEP_AT(wp, 1, k);
+#else
         const words_t w = LOAD_WORDS(wp, 0);
         AWQ_K_STEP(w, k);
+#endif
       }
       /* zero point and scale once per chunk: s * (sum x q - z sum x) */
       const words_u zw = {LOAD_WORDS(qzeros, (size_t)g * W + j)};
@@ -438,6 +460,8 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #endif
 #endif
 #undef AWQ_K_STEP
+#undef AWQ_K_STEP_AT
+#undef AWQ_ROWS_FMA
 #undef SX8
 #undef SX
 #undef ADD_SX

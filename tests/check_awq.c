@@ -402,38 +402,41 @@ START_TEST(work_item_loop_variant_same_bits)
 END_TEST
 
 /* The defaults of a CPU with 16-float registers (AVX-512), whatever this one has: two words per item at 8 rows
- * (GEMV) and in the GEMM, their lanes over each word's columns; the reference's numbers. */
+ * (GEMV) and in the GEMM, their lanes over each word's columns, on AutoAWQ's layout and on KC (an item's words
+ * are adjacent runs there); the reference's numbers, and the same bits on both layouts. */
 START_TEST(wide_register_defaults)
 {
   oftawq_context *ctx = tu_context(NULL);
   const unsigned real = ctx->float_width;
   layer L = random_layer(512, 256, 64, 1, 41);
   oftawq_awq_tensors t;
-  oftawq_awq *a = NULL;
-  float x[16 * 512], y[16 * 256], yr[16 * 256];
-  int v;
+  oftawq_awq *a[2] = {NULL, NULL};
+  float x[16 * 512], y[2][16 * 256], yr[16 * 256];
+  int v, l;
   tu_fill_random(x, 16 * 512, 2.0f, 43);
   oftawq__ref_awq(x, 16, 512, 256, 64, L.qw, L.qz, L.sc, L.bias, yr);
   layer_tensors(&L, 64, &t);
-  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_AWQ, &a), OFTAWQ_OK);
-  for (v = 0; v < 2; v++) {
-    const size_t rows = v ? 16 : 8;
-    oftawq__awq_plan plan;
-    ctx->float_width = 16;
-    oftawq__awq_default_plan(ctx, 512, 256, 64, rows, OFTAWQ__LAYOUT_AWQ, &plan);
-    ctx->float_width = real;
-    plan.path = v ? OFTAWQ_AWQ_GEMM : OFTAWQ_AWQ_GEMV;
-    if (v) {
-      ck_assert_int_eq(plan.gvec, 2);
-      ck_assert_int_eq(plan.gcolvec, 1);
-    } else {
-      ck_assert_int_eq(plan.vec, 2);
-      ck_assert_int_eq(plan.colvec, 1);
+  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_AWQ, &a[0]), OFTAWQ_OK);
+  ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, OFTAWQ__LAYOUT_KC, &a[1]), OFTAWQ_OK);
+  for (v = 0; v < 3; v++) {
+    static const size_t rows[3] = {8, 16, 2};
+    static const char *const what[3] = {"GEMV, two words per item", "GEMM, two words per item",
+                                        "GEMV, eight words per item"};
+    for (l = 0; l < 2; l++) {
+      oftawq__awq_plan plan;
+      ctx->float_width = 16;
+      oftawq__awq_default_plan(ctx, 512, 256, 64, rows[v], l ? OFTAWQ__LAYOUT_KC : OFTAWQ__LAYOUT_AWQ, &plan);
+      ctx->float_width = real;
+      plan.path = v == 1 ? OFTAWQ_AWQ_GEMM : OFTAWQ_AWQ_GEMV;
+      ck_assert_int_eq(v == 1 ? plan.gvec : plan.vec, v == 2 ? 8 : 2);
+      ck_assert_int_eq(v == 1 ? plan.gcolvec : plan.colvec, 1);
+      ck_assert_msg(awq_forward_plan(ctx, a[l], &plan, x, y[l], rows[v]) == OFTAWQ_OK, "%s",
+                    oftawq_context_last_error(ctx));
+      expect_close(y[l], yr, rows[v] * 256, what[v]);
     }
-    ck_assert_msg(awq_forward_plan(ctx, a, &plan, x, y, rows) == OFTAWQ_OK, "%s", oftawq_context_last_error(ctx));
-    expect_close(y, yr, rows * 256, v ? "GEMM, two words per item" : "GEMV, two words per item");
+    ck_assert_msg(memcmp(y[0], y[1], rows[v] * 256 * sizeof(float)) == 0, "%s: the layouts differ", what[v]);
   }
-  oftawq_awq_destroy(a);
+  for (l = 0; l < 2; l++) oftawq_awq_destroy(a[l]);
   free_layer(&L);
   oftawq_context_destroy(ctx);
 }

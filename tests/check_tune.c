@@ -392,7 +392,15 @@ START_TEST(defaults_for_cpu_and_gpu)
   oftawq__awq_default_plan(&fake, 256, 136, 64, 8, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.vec, 1); /* 17 words: no two-word items */
   oftawq__awq_default_plan(&fake, 4096, 4096, 128, 8, OFTAWQ__LAYOUT_KC, &p);
-  ck_assert_int_eq(p.vec, 1);
+  ck_assert_int_eq(p.vec, 2); /* KC with a float8 per word: the item's words are adjacent runs */
+  ck_assert_int_eq(p.colvec, 1);
+  ck_assert_int_eq(p.gvec, 2);
+  ck_assert_int_eq(p.gcolvec, 1);
+  oftawq__awq_default_plan(&fake, 4096, 4096, 128, 1, OFTAWQ__LAYOUT_KC, &p);
+  ck_assert_int_eq(p.vec, 1); /* one row on KC: its lanes are 8 k of one column */
+  oftawq__awq_default_plan(&fake, 4096, 4096, 128, 8, OFTAWQ__LAYOUT_K4, &p);
+  ck_assert_int_eq(p.vec, 1); /* K4: one word per item, always */
+  ck_assert_int_eq(p.gvec, 1);
   fake.float_width = 4; /* narrower registers (NEON): the row's 8 lanes, one word's columns */
   oftawq__awq_default_plan(&fake, 256, 256, 64, 8, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.rpi * p.vec, 8);
@@ -674,10 +682,17 @@ END_TEST
 
 /* ------------------------------------------------------------------ every candidate plan */
 
+static int several_words(const oftawq__awq_plan *p)
+{
+  oftawq__awq_geometry g;
+  oftawq__awq_plan_geometry(p, &g);
+  return g.vec > 1;
+}
+
 /* The plans the search can pick, on every rows bucket, on every device layout (the candidates of a shape
  * class whose layers take it), with and without the fused rotation: all rows against the plain-C reference.
- * Every candidate is a compile, so by default: all of them for 1 and 8 rows on AutoAWQ's layout, the first
- * few elsewhere; with OFTAWQ_TEST_ALL_CANDIDATES=1 every one everywhere (tests/oclgrind.sh runs the tuner's
+ * Every candidate is a compile, so by default: all of them for 1 and 8 rows on AutoAWQ's layout and KC's of
+ * several words per item at 8 rows, the first few elsewhere; with OFTAWQ_TEST_ALL_CANDIDATES=1 every one everywhere (tests/oclgrind.sh runs the tuner's
  * own units under oclgrind). */
 START_TEST(every_candidate_matches_the_reference)
 {
@@ -714,6 +729,7 @@ START_TEST(every_candidate_matches_the_reference)
     for (layout = 0; layout < OFTAWQ__AWQ_LAYOUTS; layout++) {
       oftawq_awq_tensors t;
       oftawq_awq *base = NULL;
+      int multiword_kc = 0;
       ck_assert_int_eq(oftawq__tuning_store_awq_layout(ctx, K, N, G, layout, "test"), OFTAWQ_OK);
       ck_assert_int_eq(oftawq__awq_default_layout(ctx, K, N, G), layout); /* new layers take it (KC did not) */
       n = oftawq__tune_awq_candidates(ctx, K, N, G, M, 0, cand);
@@ -725,11 +741,15 @@ START_TEST(every_candidate_matches_the_reference)
           else if (cand[i].path == OFTAWQ_AWQ_GEMV) without++;
         ck_assert_msg(with && without, "M=%d: %d GEMV candidates prefetch, %d do not", M, with, without);
       }
-      for (i = 0; i < n && layout; i++) { /* an interleaved layout runs one word per item: no other is offered */
+      for (i = 0; i < n && layout; i++) { /* K4, and KC with lanes over words, run one word per item: no other
+                                           * is offered; KC with a float8 per word is offered several */
         oftawq__awq_geometry g;
         oftawq__awq_plan_geometry(&cand[i], &g);
-        ck_assert_msg(g.vec == 1, "M=%d layout %d: a candidate of %d words per item", M, layout, g.vec);
+        ck_assert_msg(g.vec == 1 || (layout == OFTAWQ__LAYOUT_KC && g.colvec),
+                      "M=%d layout %d: a candidate of %d words per item", M, layout, g.vec);
+        multiword_kc += g.vec > 1;
       }
+      if (layout == OFTAWQ__LAYOUT_KC) ck_assert_msg(multiword_kc > 0, "M=%d: no KC candidate of several words", M);
       oftawq__synthetic_tensors(&s, &t);
       ck_assert_int_eq(oftawq__awq_create_layout(ctx, &t, layout, &base), OFTAWQ_OK);
       for (i = 0; i < n; i++)
@@ -738,7 +758,9 @@ START_TEST(every_candidate_matches_the_reference)
           char what[256];
           size_t e;
           if (fused && !oftawq__awq_can_fuse(base, &cand[i], (size_t)M)) continue;
-          if (!all && i >= 3 && (layout || fused || (M != 1 && M != 8))) continue;
+          if (!all && i >= 3 && (layout || fused || (M != 1 && M != 8)) &&
+              !(layout == OFTAWQ__LAYOUT_KC && !fused && M == 8 && several_words(&cand[i])))
+            continue;
           memcpy(xr, s.x, (size_t)M * K * 4);
           if (fused) oftawq__ref_rotate(xr, (size_t)M, K / B, B, Rd, 0, xr);
           oftawq__ref_awq(xr, (size_t)M, K, N, G, s.qw, s.qz, s.sc, s.bias, want);

@@ -50,8 +50,9 @@ static const struct device_defaults {
    * GEMV waits on each load unless it prefetches 32 rows ahead (2.5-3x faster at 4096x4096, M = 1;
    * PoCL's own prefetch() does nothing, the kernel uses clang's builtin). The GEMM is bound by its FMAs.
    * With AVX-512 (16 floats, 32 registers; 2 Zen 4 cores) 16 lanes: 8 rows x 2 words, 4 x 4, 2 x 8, and the
-   * GEMM 2 words per item with lanes over their columns - the old plans took 1.06-1.15x the time at 8 rows,
-   * 1.03-1.17x at 2 and 4, the GEMM at 16 rows 1.13-1.27x; one word per item without lanes stays for 8 lanes. */
+   * GEMM 2 words per item with lanes over their columns (also on KC) - the old plans took 1.06-1.15x the time
+   * at 8 rows, 1.03-1.17x at 2 and 4, the GEMM at 16 rows 1.13-1.27x; one word per item without lanes stays
+   * for 8 lanes. */
   {"Portable Computing Language", NULL, NULL, -1, 8, NEVER, 8, 1, 8, 1, 32, 1},
   /* GPUs: GEMV for a few tokens, dense from 256 (vLLM's switch; AutoAWQ's is 1024). */
   {NULL, NULL, NULL, 1, 8, 256, 0, 0, 4, 4, 0, 0},
@@ -270,6 +271,13 @@ static unsigned float_width(oftawq_context *ctx)
   return ctx->float_width;
 }
 
+/* Whether a plan for `rows` rows takes several words per item in a layout (KC at one row keeps one: its lanes
+ * hold 8 k of one column). */
+static int several_words(int layout, int colvec, size_t rows)
+{
+  return oftawq__awq_layout_multiword(layout, colvec) && !(layout == OFTAWQ__LAYOUT_KC && rows == 1);
+}
+
 /* The largest power of two up to `vec` (at most OFTAWQ__MAX_VEC) that divides the N/8 words. */
 static int fitting_vec(int vec, int N)
 {
@@ -318,15 +326,13 @@ void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t r
   for (rpi = 1; rpi < OFTAWQ__MAX_ROWS_PER_ITEM && (size_t)rpi < rows;) rpi *= 2; /* one pass serves every row */
   p->rpi = rpi;
   p->prefetch = d->prefetch;
-  if (layout == OFTAWQ__LAYOUT_AWQ) {
-    p->vec = fitting_vec(lanes > rpi ? lanes / rpi : 1, N);
-    p->colvec = rows > 1 ? d->colvec : 0;
-    p->gvec = fitting_vec(lanes > d->grows ? lanes / d->grows : 1, N);
-    p->gcolvec = p->gvec > 1 ? d->colvec : 0; /* several words at 8 rows: one float8 per word, not per nibble */
-  } else { /* interleaved: one word per item; a CPU's SIMD lanes are its 8 columns (on KC at one row, 8 k) */
-    p->vec = p->gvec = 1;
-    p->colvec = lanes > 1 ? 1 : rows > 1 ? d->colvec : 0;
-  }
+  /* interleaved: a CPU's SIMD lanes are a word's 8 columns (on KC at one row, 8 k of one column) */
+  p->colvec = layout != OFTAWQ__LAYOUT_AWQ && lanes > 1 ? 1 : rows > 1 ? d->colvec : 0;
+  p->vec = fitting_vec(lanes > rpi ? lanes / rpi : 1, N);
+  if (!several_words(layout, p->colvec, rows)) p->vec = 1;
+  p->gvec = fitting_vec(lanes > d->grows ? lanes / d->grows : 1, N);
+  p->gcolvec = p->gvec > 1 ? d->colvec : 0; /* several words at 8 rows: one float8 per word, not per nibble */
+  if (!oftawq__awq_layout_multiword(layout, p->gcolvec)) p->gvec = 1;
   default_gemv_geometry(ctx, K, N, G, p);
   p->grows = d->grows;
   p->grgroups = d->grgroups;
@@ -360,9 +366,9 @@ void oftawq__awq_plan_for(oftawq_awq *awq, size_t rows, oftawq__awq_plan *p)
   for (rpi = 1, step = 0; rpi < p->rpi && (size_t)rpi < rows; step++) rpi *= 2; /* no work for rows not there */
   if (rpi < p->rpi && awq->fewer_generation[b][step] == gen) {
     *p = awq->fewer[b][step];
-  } else if (rpi < p->rpi) { /* the same rows x words per item: the words take the rows' place (one word on
-                               * an interleaved layout: more items then) */
-    if (awq->layout == OFTAWQ__LAYOUT_AWQ)
+  } else if (rpi < p->rpi) { /* the same rows x words per item: the words take the rows' place (where the
+                               * layout runs one word per item: more items then) */
+    if (several_words(awq->layout, p->colvec, (size_t)rpi))
       p->vec = fitting_vec(p->vec * (p->rpi / rpi) > OFTAWQ__MAX_VEC ? OFTAWQ__MAX_VEC : p->vec * (p->rpi / rpi),
                            awq->N);
     p->rpi = rpi;
@@ -508,7 +514,7 @@ static oftawq_status enqueue_matmul(oftawq_awq *awq, oftawq_dtype dtype, cl_mem 
   cl_kernel k;
   cl_int err;
   oftawq__awq_plan_geometry(p, &g);
-  g.vec = awq->layout != OFTAWQ__LAYOUT_AWQ ? 1 : fitting_vec(g.vec, awq->N); /* interleaved: one word per item */
+  g.vec = oftawq__awq_layout_multiword(awq->layout, g.colvec) ? fitting_vec(g.vec, awq->N) : 1;
   if ((status = kernel(awq, dtype, K_MATMUL, &g, p->test_wrong, fused, &k)) < 0) return status;
   if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL) ==
           CL_SUCCESS &&

@@ -16,6 +16,11 @@ int oftawq__awq_layout_ki(int layout, int G)
   return layout == OFTAWQ__LAYOUT_K4 ? 4 : layout == OFTAWQ__LAYOUT_KC ? oftawq__awq_chunk(G) : 1;
 }
 
+int oftawq__awq_layout_multiword(int layout, int colvec)
+{
+  return layout == OFTAWQ__LAYOUT_AWQ || (layout == OFTAWQ__LAYOUT_KC && colvec);
+}
+
 const char *oftawq__awq_layout_name(int layout)
 {
   return layout == OFTAWQ__LAYOUT_K4 ? "K4" : layout == OFTAWQ__LAYOUT_KC ? "KC" : "AutoAWQ";

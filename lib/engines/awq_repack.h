@@ -18,6 +18,9 @@
 int oftawq__awq_interleave_possible(int K, int G);
 /* The k interleave of a layout for group size G (1 for AutoAWQ's). */
 int oftawq__awq_layout_ki(int layout, int G);
+/* Whether the kernels read several packed words per work-item in a layout: AutoAWQ's always, KC with a float8
+ * per word (AWQ_COLVEC; an item's words are adjacent runs), K4 and KC with lanes over words never. */
+int oftawq__awq_layout_multiword(int layout, int colvec);
 /* A layout's name: "AutoAWQ", "K4", "KC". */
 const char *oftawq__awq_layout_name(int layout);
 

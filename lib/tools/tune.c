@@ -113,15 +113,16 @@ static int differences(const oftawq__awq_plan *a, const oftawq__awq_plan *b)
 
 static int same_launch(const oftawq__awq_plan *a, const oftawq__awq_plan *b) { return differences(a, b) == 0; }
 
-/* Adds a candidate unless it is there already or does not fit (an interleaved layout runs one word per item:
- * a plan with more would run as the one-word plan). */
-static void offer(oftawq_context *ctx, int G, int N, int interleaved, const oftawq__awq_plan *p, oftawq__awq_plan *c,
+/* Adds a candidate unless it is there already or does not fit (where the layout runs one word per item, a plan
+ * with more would run as the one-word plan). */
+static void offer(oftawq_context *ctx, int G, int N, int layout, const oftawq__awq_plan *p, oftawq__awq_plan *c,
                   int *n, int cap)
 {
   int i;
   oftawq__awq_geometry g;
   oftawq__awq_plan_geometry(p, &g);
-  if (*n >= cap || (N / 8) % g.vec || (interleaved && g.vec != 1) || !oftawq__awq_plan_fits(ctx, p, G, NULL, 0))
+  if (*n >= cap || (N / 8) % g.vec || (g.vec != 1 && !oftawq__awq_layout_multiword(layout, g.colvec)) ||
+      !oftawq__awq_plan_fits(ctx, p, G, NULL, 0))
     return;
   for (i = 0; i < *n; i++)
     if (same_launch(&c[i], p) && c[i].test_wrong == p->test_wrong) return;
@@ -149,18 +150,17 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
                                 oftawq__awq_plan *out)
 {
   oftawq__awq_plan base, *grid, p;
-  int n = 0, ng = 0, d, i, rpi, layout, interleaved;
+  int n = 0, ng = 0, d, i, rpi, layout;
   if (G == -1) G = K;
   layout = oftawq__awq_default_layout(ctx, K, N, G); /* the layout the shape class's layers take */
-  interleaved = layout != OFTAWQ__LAYOUT_AWQ;
   oftawq__awq_default_plan(ctx, K, N, G, (size_t)rows, layout, &base);
   for (rpi = 1; rpi < OFTAWQ__MAX_ROWS_PER_ITEM && rpi < rows;) rpi *= 2;
   base.rpi = rpi;
-  offer(ctx, G, N, interleaved, &base, out, &n, OFTAWQ__MAX_CANDIDATES);
+  offer(ctx, G, N, layout, &base, out, &n, OFTAWQ__MAX_CANDIDATES);
   if (inject_wrong) {
     p = base;
     p.test_wrong = 1;
-    offer(ctx, G, N, interleaved, &p, out, &n, OFTAWQ__MAX_CANDIDATES);
+    offer(ctx, G, N, layout, &p, out, &n, OFTAWQ__MAX_CANDIDATES);
   }
 #ifdef OFTAWQ_HAVE_CLBLAST
   if (rows > 1 && base.path != OFTAWQ_AWQ_DENSE) {
@@ -180,7 +180,7 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
       oftawq__awq_plan ref = base;
       ref.path = grid[i].path;
       if (differences(&grid[i], &ref) == d)
-        offer(ctx, G, N, interleaved, &grid[i], out, &n, OFTAWQ__MAX_CANDIDATES);
+        offer(ctx, G, N, layout, &grid[i], out, &n, OFTAWQ__MAX_CANDIDATES);
     }
   free(grid);
   return n;
