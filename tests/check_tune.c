@@ -692,8 +692,8 @@ static int several_words(const oftawq__awq_plan *p)
 /* The plans the search can pick, on every rows bucket, on every device layout (the candidates of a shape
  * class whose layers take it), with and without the fused rotation: all rows against the plain-C reference.
  * Every candidate is a compile, so by default: all of them for 1 and 8 rows on AutoAWQ's layout and KC's of
- * several words per item at 8 rows, the first few elsewhere; with OFTAWQ_TEST_ALL_CANDIDATES=1 every one everywhere (tests/oclgrind.sh runs the tuner's
- * own units under oclgrind). */
+ * several words per item at 8 rows, the first few elsewhere; with OFTAWQ_TEST_ALL_CANDIDATES=1 every one
+ * everywhere (tests/oclgrind.sh runs the tuner's own units under oclgrind). */
 START_TEST(every_candidate_matches_the_reference)
 {
   static const int rows_list[] = {1, 3, 8, 20};
