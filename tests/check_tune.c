@@ -500,6 +500,39 @@ START_TEST(untuned_geometry_follows_the_rows)
 }
 END_TEST
 
+/* Tuned, fewer rows than the bucket's plan serves give each item more words and so fewer items: the work-groups
+ * narrow by as much, so that as many of them run as the tuner measured (2 rows at 4096 x 4096 on PoCL ran one
+ * work-group on one of two threads). */
+START_TEST(tuned_geometry_keeps_its_work_groups)
+{
+  enum { K = 128, N = 4096, G = 128 };
+  oftawq_context *ctx = tu_context(NULL);
+  oftawq_awq *awq;
+  oftawq__awq_plan t;
+  size_t rows;
+  oftawq__awq_default_plan(ctx, K, N, G, 8, OFTAWQ__LAYOUT_AWQ, &t);
+  t.path = OFTAWQ_AWQ_GEMV;
+  t.rpi = 8;
+  t.vec = 2;
+  t.colvec = 1;
+  t.cols = 64;
+  t.split = 1;
+  ck_assert_int_eq(oftawq__tuning_store_awq(ctx, K, N, G, 8, &t, "test"), OFTAWQ_OK);
+  awq = zero_layer(ctx, K, N, G);
+  for (rows = 2; rows <= 8; rows++) {
+    oftawq__awq_plan p;
+    oftawq__awq_plan_for(awq, rows, &p);
+    ck_assert_int_eq(p.tuned, 1);
+    ck_assert_int_ge((size_t)p.rpi, rows);
+    ck_assert_int_eq(p.rpi * p.vec, 16);
+    ck_assert_msg(N / 8 / p.vec / p.cols == N / 8 / 2 / 64, "%zu rows: %d words per item in groups of %d", rows, p.vec,
+                  p.cols);
+  }
+  oftawq_awq_destroy(awq);
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
 /* The search starts next to the default launch: for four shapes at 1, 8 and 16 rows, the default's prefetch and
  * width each have a candidate that differs in it alone (the default's values lie on the search's grid: a
  * default width outside it left the nearest candidates all of another width). */
@@ -864,6 +897,7 @@ int main(void)
   tcase_add_test(dev, budget_is_respected);
   tcase_add_test(dev, export_and_import);
   tcase_add_test(dev, untuned_geometry_follows_the_rows);
+  tcase_add_test(dev, tuned_geometry_keeps_its_work_groups);
   tcase_add_test(dev, search_starts_next_to_the_default);
   tcase_set_timeout(db, 300);
   tcase_add_test(db, hostile_entries_are_dropped);

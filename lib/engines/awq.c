@@ -368,12 +368,14 @@ void oftawq__awq_plan_for(oftawq_awq *awq, size_t rows, oftawq__awq_plan *p)
     *p = awq->fewer[b][step];
   } else if (rpi < p->rpi) { /* the same rows x words per item: the words take the rows' place (where the
                                * layout runs one word per item: more items then) */
-    if (several_words(awq->layout, p->colvec, (size_t)rpi))
-      p->vec = fitting_vec(p->vec * (p->rpi / rpi) > OFTAWQ__MAX_VEC ? OFTAWQ__MAX_VEC : p->vec * (p->rpi / rpi),
-                           awq->N);
+    if (several_words(awq->layout, p->colvec, (size_t)rpi)) {
+      const int vec = fitting_vec(p->vec * (p->rpi / rpi), awq->N);
+      p->cols = p->cols > vec / p->vec ? p->cols / (vec / p->vec) : 1; /* as many work-groups as before */
+      p->vec = vec;
+    }
     p->rpi = rpi;
     /* fewer items then: untuned, the work-groups are sized for them again where that fits the device
-     * (else 2 rows at 4096 x 4096 on PoCL ran one work-group, one thread) */
+     * (tuned, they kept their width: 2 rows at 4096 x 4096 on PoCL ran one work-group, one thread) */
     if (!p->tuned) {
       const oftawq__awq_plan sized_for_bucket = *p;
       default_gemv_geometry(awq->ctx, awq->K, awq->N, awq->G, p);
