@@ -265,9 +265,11 @@ static int floor_pow2(size_t v)
 static unsigned float_width(oftawq_context *ctx)
 {
   cl_uint w = 0;
-  if (!ctx->float_width)
-    ctx->float_width = ctx->device && clGetDeviceInfo(ctx->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof w, &w,
-                                                      NULL) == CL_SUCCESS && w > 0 ? w : 1;
+  if (!ctx->float_width) {
+    const cl_device_info what = CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT;
+    if (!ctx->device || clGetDeviceInfo(ctx->device, what, sizeof w, &w, NULL) != CL_SUCCESS) w = 0;
+    ctx->float_width = w > 0 ? w : 1;
+  }
   return ctx->float_width;
 }
 
