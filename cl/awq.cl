@@ -331,19 +331,18 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
     ADD_SX(r, xv);                                                                                                     \
     _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) dot[r][v] = fma(x8, q[v], dot[r][v]);                         \
   }
-#define AWQ_K_STEP(w, k)                                                                                               \
-  do {                                                                                                                 \
-    const words_u wu = {w};                                                                                            \
-    float8 q[AWQ_VEC];                                                                                                 \
-    _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) q[v] = col_nibbles(wu.s[v]);                                  \
-    AWQ_ROWS_FMA(q, k);                                                                                                \
-  } while (0)
-/* the same with word v read from p[v * stride], each word on its own: PoCL broadcasts it into the vector
- * straight from memory (read as one vector and taken apart, the GEMV at 8 rows x 2 words took 1.09-1.1x the time) */
+/* the item's words, word v read from p[v * stride], each on its own: PoCL broadcasts it into the vector straight
+ * from memory (read as one vector and taken apart, the GEMV at 8 rows x 2 words took 1.09-1.1x the time) */
 #define AWQ_K_STEP_AT(p, stride, k)                                                                                    \
   do {                                                                                                                 \
     float8 q[AWQ_VEC];                                                                                                 \
     _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) q[v] = col_nibbles((p)[v * (stride)]);                        \
+    AWQ_ROWS_FMA(q, k);                                                                                                \
+  } while (0)
+/* K4's one word w (a lane of the uint4 that holds 4 k) */
+#define AWQ_K_STEP(w, k)                                                                                               \
+  do {                                                                                                                 \
+    const float8 q[1] = {col_nibbles(w)};                                                                              \
     AWQ_ROWS_FMA(q, k);                                                                                                \
   } while (0)
 #else

@@ -261,18 +261,6 @@ static int floor_pow2(size_t v)
   return p;
 }
 
-/* The device's floats per SIMD register, asked once per context (1 where it cannot be asked). */
-static unsigned float_width(oftawq_context *ctx)
-{
-  cl_uint w = 0;
-  if (!ctx->float_width) {
-    const cl_device_info what = CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT;
-    if (!ctx->device || clGetDeviceInfo(ctx->device, what, sizeof w, &w, NULL) != CL_SUCCESS) w = 0;
-    ctx->float_width = w > 0 ? w : 1;
-  }
-  return ctx->float_width;
-}
-
 /* Whether a plan for `rows` rows takes several words per item in a layout (KC at one row keeps one: its lanes
  * hold 8 k of one column). */
 static int several_words(int layout, int colvec, size_t rows)
@@ -321,7 +309,7 @@ void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t r
 {
   const struct device_defaults *d = device_row(&ctx->info);
   /* a CPU with wider registers than the row's (AVX-512: 16 floats, and 32 registers) keeps as many more sums */
-  const int lanes = d->lanes && (int)float_width(ctx) > d->lanes ? (int)float_width(ctx) : d->lanes;
+  const int lanes = d->lanes && (int)ctx->float_width > d->lanes ? (int)ctx->float_width : d->lanes;
   int rpi;
   memset(p, 0, sizeof *p);
   p->path = rows <= d->gemv_max_rows ? OFTAWQ_AWQ_GEMV : rows >= d->dense_min_rows ? OFTAWQ_AWQ_DENSE : OFTAWQ_AWQ_GEMM;
@@ -330,8 +318,7 @@ void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t r
   p->prefetch = d->prefetch;
   /* interleaved: a CPU's SIMD lanes are a word's 8 columns (on KC at one row, 8 k of one column) */
   p->colvec = layout != OFTAWQ__LAYOUT_AWQ && lanes > 1 ? 1 : rows > 1 ? d->colvec : 0;
-  p->vec = fitting_vec(lanes > rpi ? lanes / rpi : 1, N);
-  if (!several_words(layout, p->colvec, rows)) p->vec = 1;
+  p->vec = several_words(layout, p->colvec, rows) ? fitting_vec(lanes > rpi ? lanes / rpi : 1, N) : 1;
   p->gvec = fitting_vec(lanes > d->grows ? lanes / d->grows : 1, N);
   p->gcolvec = p->gvec > 1 ? d->colvec : 0; /* several words at 8 rows: one float8 per word, not per nibble */
   if (!oftawq__awq_layout_multiword(layout, p->gcolvec)) p->gvec = 1;

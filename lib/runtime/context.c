@@ -43,6 +43,7 @@ static oftawq_status context_finish(oftawq_context *ctx, const oftawq_context_op
   ctx->log = opt->log;
   ctx->log_user = opt->log_user;
   ctx->profiling = opt->profiling != 0;
+  ctx->float_width = oftawq__device_float_width(ctx->device);
   oftawq_context_stats_init(&ctx->stats);
   if (opt->cache_dir && *opt->cache_dir) {
     if (oftawq__cache_dir_prepare(opt->cache_dir) == OFTAWQ_OK) {

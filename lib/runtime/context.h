@@ -44,7 +44,7 @@ struct oftawq_context {
   oftawq__scratch_slot scratch[OFTAWQ__SCRATCH_SLOTS];
   uint64_t next_id;                 /* ids for objects that tag scratch contents */
   unsigned awq_wg_multiple;         /* the AWQ kernels' preferred work-group multiple (0: not asked yet) */
-  unsigned float_width;             /* floats per SIMD register (CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT), 0: not asked */
+  unsigned float_width;             /* floats per SIMD register (oftawq__device_float_width), 0: unknown */
 };
 
 /* Like oftawq__fail for an OpenCL error: maps the code to a status and appends its name. */

@@ -56,6 +56,12 @@ static int has_extension(const char *extensions, const char *name)
   return 0;
 }
 
+unsigned oftawq__device_float_width(cl_device_id dev)
+{
+  cl_uint w = 0;
+  return clGetDeviceInfo(dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof w, &w, NULL) == CL_SUCCESS ? w : 0;
+}
+
 void oftawq__device_query(cl_platform_id platform, cl_device_id dev, oftawq_device_info *info)
 {
   cl_device_type type = 0;

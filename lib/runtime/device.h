@@ -23,6 +23,9 @@ int oftawq__selector_matches(const oftawq__selector *sel, const oftawq_device_in
 
 /* Fills every field of info but platform_index/device_index, which the caller sets first. */
 void oftawq__device_query(cl_platform_id platform, cl_device_id dev, oftawq_device_info *info);
+/* The device's floats per SIMD register (CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT; a CPU: 4 on NEON, 8 on AVX2, 16 on
+ * AVX-512), 0 where it cannot be asked. Not in oftawq_device_info: callers built against its older size. */
+unsigned oftawq__device_float_width(cl_device_id dev);
 
 oftawq_status oftawq__device_foreach(const char *opencl_library, char *why, size_t why_capacity,
                                      int (*fn)(void *user, cl_platform_id, cl_device_id, unsigned, unsigned),
