@@ -25,7 +25,8 @@ unset OFTAWQ_DEVICE OFTAWQ_CACHE_DIR OFTAWQ_CL_DIR
 status=0
 total=0
 for part in "paths 1" "paths 5" "paths 40" "train" "paths 5 k4" "paths 1 kc" "train k4" "paths 5 kc" "train kc" \
-  "tune 0" "tune 1" "tune 1 k4" "tune 1 kc" "tune 8" "tune 8 k4" "tune 8 kc" "tune 64" "paths 5 wi" "tune 8 wi"; do
+  "tune 0" "tune 1" "tune 1 k4" "tune 1 kc" "tune 2" "tune 4" "tune 8" "tune 8 k4" "tune 8 kc" "tune 64" "paths 5 wi" \
+  "tune 8 wi"; do
   name=$(echo "$part" | tr ' ' '-')
   log="$work/$name.log"
   start=$(date +%s)

@@ -61,9 +61,6 @@ static const struct device_defaults {
 };
 
 enum { K_MATMUL, K_ROUND, K_FINISH, K_DEQUANT, K_UNPACK, K_COUNT };
-/* Rows per item below the most a plan serves: 1, 2 and 4 (plans hold at most OFTAWQ__MAX_ROWS_PER_ITEM). */
-#define FEWER_RPI 3
-typedef char fewer_rpi_covers_every_plan[(1 << FEWER_RPI) == OFTAWQ__MAX_ROWS_PER_ITEM ? 1 : -1];
 enum { SCRATCH_DENSE, SCRATCH_X, SCRATCH_Y };
 
 struct oftawq_awq {
@@ -77,9 +74,6 @@ struct oftawq_awq {
   oftawq__kernel_list *kernels;  /* every variant used so far */
   oftawq__awq_plan plans[OFTAWQ__M_BUCKETS]; /* per rows bucket, valid while the database is unchanged */
   uint64_t plans_generation[OFTAWQ__M_BUCKETS];
-  /* a bucket's plan for fewer rows per item than it serves (index log2: 1, 2, 4), made once, valid as long */
-  oftawq__awq_plan fewer[OFTAWQ__M_BUCKETS][FEWER_RPI];
-  uint64_t fewer_generation[OFTAWQ__M_BUCKETS][FEWER_RPI];
   int dense_tiles;
 };
 
@@ -341,9 +335,11 @@ void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t r
   }
 }
 
+/* The bucket's plan as made (default) or measured (tuned): up to 8 rows the buckets are powers of two and a
+ * plan's rows per item those of its bucket, so every row an item serves is there. */
 void oftawq__awq_plan_for(oftawq_awq *awq, size_t rows, oftawq__awq_plan *p)
 {
-  int b = oftawq__m_bucket(rows), rpi, step;
+  int b = oftawq__m_bucket(rows);
   uint64_t gen = oftawq__tuning_generation(awq->ctx) + 1; /* 0: never computed */
   if (awq->plans_generation[b] != gen) {
     oftawq__awq_default_plan(awq->ctx, awq->K, awq->N, awq->G, (size_t)oftawq__bucket_rows(b), awq->layout,
@@ -352,27 +348,6 @@ void oftawq__awq_plan_for(oftawq_awq *awq, size_t rows, oftawq__awq_plan *p)
     awq->plans_generation[b] = gen;
   }
   *p = awq->plans[b];
-  for (rpi = 1, step = 0; rpi < p->rpi && (size_t)rpi < rows; step++) rpi *= 2; /* no work for rows not there */
-  if (rpi < p->rpi && awq->fewer_generation[b][step] == gen) {
-    *p = awq->fewer[b][step];
-  } else if (rpi < p->rpi) { /* the same rows x words per item: the words take the rows' place (where the
-                               * layout runs one word per item: more items then) */
-    if (several_words(awq->layout, p->colvec, (size_t)rpi)) {
-      const int vec = fitting_vec(p->vec * (p->rpi / rpi), awq->N);
-      p->cols = p->cols > vec / p->vec ? p->cols / (vec / p->vec) : 1; /* as many work-groups as before */
-      p->vec = vec;
-    }
-    p->rpi = rpi;
-    /* fewer items then: untuned, the work-groups are sized for them again where that fits the device
-     * (tuned, they kept their width: 2 rows at 4096 x 4096 on PoCL ran one work-group, one thread) */
-    if (!p->tuned) {
-      const oftawq__awq_plan sized_for_bucket = *p;
-      default_gemv_geometry(awq->ctx, awq->K, awq->N, awq->G, p);
-      if (!oftawq__awq_plan_fits(awq->ctx, p, awq->G, NULL, 0)) *p = sized_for_bucket;
-    }
-    awq->fewer[b][step] = *p;
-    awq->fewer_generation[b][step] = gen;
-  }
   if (awq->forced != OFTAWQ_AWQ_AUTO) p->path = awq->forced;
   if (p->path == OFTAWQ_AWQ_DENSE && !have_dense()) p->path = OFTAWQ_AWQ_GEMM;
 }

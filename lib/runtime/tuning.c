@@ -13,7 +13,7 @@
 #include "runtime/kernels.h"
 #include "runtime/tuning.h"
 
-#define DB_MAGIC "oftawq-tune 4"
+#define DB_MAGIC "oftawq-tune 5"
 #define DB_PREFIX "tune-"
 #define DB_SUFFIX ".db"
 /* A database file larger than this is not ours (a real one holds a few hundred short lines; the
@@ -24,7 +24,7 @@
 /* Largest OFT block an entry may name (oft.c refuses larger ones). */
 #define MAX_BLOCK 4096
 
-static const int bucket_rows_of[OFTAWQ__M_BUCKETS] = {1, 8, 64, 256, 512};
+static const int bucket_rows_of[OFTAWQ__M_BUCKETS] = {1, 2, 4, 8, 64, 256, 512};
 static const char *const path_names[] = {"auto", "gemv", "gemm", "dense"};
 
 typedef struct entry {
@@ -43,7 +43,7 @@ struct oftawq__tuning {
 
 int oftawq__m_bucket(size_t rows)
 {
-  return rows <= 1 ? 0 : rows <= 8 ? 1 : rows <= 64 ? 2 : rows <= 256 ? 3 : 4;
+  return rows <= 1 ? 0 : rows <= 2 ? 1 : rows <= 4 ? 2 : rows <= 8 ? 3 : rows <= 64 ? 4 : rows <= 256 ? 5 : 6;
 }
 
 int oftawq__bucket_rows(int bucket)
@@ -440,6 +440,10 @@ static int entry_valid(const oftawq_context *ctx, const char *key, const char *v
     }
     if (!oftawq__awq_plan_parse(value, &p)) {
       snprintf(why, cap, "malformed or unknown parameters");
+      return 0;
+    }
+    if (p.rpi > oftawq__bucket_rows(M)) { /* the search measures a bucket with items of its rows, at most */
+      snprintf(why, cap, "%d rows per item, above the bucket's %d", p.rpi, oftawq__bucket_rows(M));
       return 0;
     }
     return oftawq__awq_plan_fits(ctx, &p, G, why, cap);

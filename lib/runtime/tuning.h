@@ -5,8 +5,10 @@
 
 #include "runtime/context.h"
 
-/* Rows (M) buckets: 1, 2-8, 9-64, 65-256, above 256. */
-#define OFTAWQ__M_BUCKETS 5
+/* Rows (M) buckets: 1, 2, 3-4, 5-8, 9-64, 65-256, above 256. Up to 8 rows one pass over the weight serves them
+ * all, and how a plan fares there depends on the rows (at 8 the FMAs bound it, at 2 the weight reads): a bucket
+ * of its own for each power of two. */
+#define OFTAWQ__M_BUCKETS 7
 
 int oftawq__m_bucket(size_t rows);
 /* The rows the tuner measures a bucket with. */

@@ -21,7 +21,7 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
  * them one per process under oclgrind. */
 #define OFTAWQ__TUNE_LAYOUT 1u
 #define OFTAWQ__TUNE_BUCKET(b) (2u << (b))
-#define OFTAWQ__TUNE_ALL 0xffu
+#define OFTAWQ__TUNE_ALL ((OFTAWQ__TUNE_BUCKET(OFTAWQ__M_BUCKETS - 1) << 1) - 1u)
 oftawq_status oftawq__tune_units(oftawq_context *ctx, int K, int N, int G, int block_size,
                                  const oftawq_tune_options *options, unsigned units, oftawq_tune_report *report);
 
