@@ -539,7 +539,8 @@ END_TEST
 
 /* The search starts next to the default launch: for four shapes at 1, 8 and 16 rows, the default's prefetch and
  * width each have a candidate that differs in it alone (the default's values lie on the search's grid: a
- * default width outside it left the nearest candidates all of another width). */
+ * default width outside it left the nearest candidates all of another width), the width unless no other leaves
+ * every compute unit a work-group. */
 START_TEST(search_starts_next_to_the_default)
 {
   static const int shapes[][2] = {{4096, 4096}, {2048, 2048}, {4096, 1024}, {256, 128}};
@@ -570,9 +571,49 @@ START_TEST(search_starts_next_to_the_default)
           alone_cols += !memcmp(&c, &d, sizeof c) && cand[i].gcols != d.gcols;
         }
       }
-      ck_assert_msg(alone_prefetch > 0 && alone_cols > 0,
-                    "%dx%d, %d rows: %d candidates differ in the prefetch alone, %d in the width alone", K, N, M,
-                    alone_prefetch, alone_cols);
+      if (!alone_cols) { /* none narrower than one item, and a wider one would leave a compute unit idle */
+        oftawq__awq_plan wide = d;
+        int *width = d.path == OFTAWQ_AWQ_GEMV ? &wide.cols : &wide.gcols;
+        ck_assert_int_eq(*width, 1);
+        *width = 2;
+        ck_assert_uint_lt(oftawq__awq_plan_groups(&wide, N, (size_t)M), ctx->info.compute_units);
+      }
+      ck_assert_msg(alone_prefetch > 0, "%dx%d, %d rows: %d candidates differ in the prefetch alone", K, N, M,
+                    alone_prefetch);
+    }
+  oftawq_context_destroy(ctx);
+}
+END_TEST
+
+/* No candidate launches fewer work-groups than the device has compute units, unless a default (GEMV or GEMM)
+ * launches that few: on a shared machine such a launch can win the search's medians while it leaves a compute
+ * unit idle (one work-group of a 2048 x 2048 GEMV at 2 rows, on one of PoCL's two threads, took the same median
+ * as four and 1.6x their minimum). */
+START_TEST(no_candidate_leaves_compute_units_idle)
+{
+  static const int shapes[][2] = {{2048, 2048}, {4096, 4096}, {4096, 1024}, {256, 128}};
+  static const int rows[] = {1, 2, 4, 8, 16};
+  oftawq_context *ctx = tu_context(NULL);
+  const size_t cus = ctx->info.compute_units ? ctx->info.compute_units : 1;
+  oftawq__awq_plan cand[OFTAWQ__MAX_CANDIDATES];
+  size_t si, ri;
+  for (si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+    for (ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+      const int K = shapes[si][0], N = shapes[si][1], M = rows[ri];
+      const int n = oftawq__tune_awq_candidates(ctx, K, N, 128, M, 0, cand);
+      oftawq__awq_plan d = cand[0]; /* the default, first */
+      size_t least = cus, groups;
+      int i;
+      d.path = OFTAWQ_AWQ_GEMV;
+      if ((groups = oftawq__awq_plan_groups(&d, N, (size_t)M)) < least) least = groups;
+      d.path = OFTAWQ_AWQ_GEMM;
+      if ((groups = oftawq__awq_plan_groups(&d, N, (size_t)M)) < least) least = groups;
+      ck_assert_int_ge(n, 2);
+      for (i = 0; i < n; i++)
+        if (cand[i].path != OFTAWQ_AWQ_DENSE)
+          ck_assert_msg(oftawq__awq_plan_groups(&cand[i], N, (size_t)M) >= least,
+                        "%dx%d, %d rows: candidate %d launches %zu work-groups, the least allowed %zu", K, N, M, i,
+                        oftawq__awq_plan_groups(&cand[i], N, (size_t)M), least);
     }
   oftawq_context_destroy(ctx);
 }
@@ -904,6 +945,7 @@ int main(void)
   tcase_add_test(dev, untuned_geometry_follows_the_rows);
   tcase_add_test(dev, each_rows_bucket_runs_its_own_plan);
   tcase_add_test(dev, search_starts_next_to_the_default);
+  tcase_add_test(dev, no_candidate_leaves_compute_units_idle);
   tcase_set_timeout(db, 300);
   tcase_add_test(db, hostile_entries_are_dropped);
   tcase_add_test(db, valid_entries_beside_a_hostile_one_are_kept);

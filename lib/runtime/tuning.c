@@ -74,6 +74,17 @@ void oftawq__awq_plan_geometry(const oftawq__awq_plan *p, oftawq__awq_geometry *
   }
 }
 
+size_t oftawq__awq_plan_groups(const oftawq__awq_plan *p, int N, size_t rows)
+{
+  oftawq__awq_geometry g;
+  size_t items, row_items;
+  if (p->path == OFTAWQ_AWQ_DENSE) return 0;
+  oftawq__awq_plan_geometry(p, &g);
+  items = ((size_t)N / 8 + (size_t)g.vec - 1) / (size_t)g.vec;
+  row_items = (size_t)g.rows * (size_t)g.rgroups;
+  return (items + (size_t)g.cols - 1) / (size_t)g.cols * ((rows + row_items - 1) / row_items);
+}
+
 int oftawq__awq_chunk(int G)
 {
   int chunk = G;

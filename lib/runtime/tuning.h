@@ -43,6 +43,8 @@ typedef struct oftawq__awq_geometry {
 } oftawq__awq_geometry;
 
 void oftawq__awq_plan_geometry(const oftawq__awq_plan *p, oftawq__awq_geometry *g);
+/* The work-groups a matmul plan launches for `rows` rows of a layer N columns wide (0 for the dense path). */
+size_t oftawq__awq_plan_groups(const oftawq__awq_plan *p, int N, size_t rows);
 /* The k-chunk for group size G (a divisor of G, at most OFTAWQ__MAX_CHUNK unless G has no such divisor but 1). */
 int oftawq__awq_chunk(int G);
 /* 1 when the device runs a work-group's items as loops on a CPU thread: awq_matmul keeps its sums in

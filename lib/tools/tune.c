@@ -117,16 +117,20 @@ static int differences(const oftawq__awq_plan *a, const oftawq__awq_plan *b)
 
 static int same_launch(const oftawq__awq_plan *a, const oftawq__awq_plan *b) { return differences(a, b) == 0; }
 
-/* Adds a candidate unless it is there already or does not fit (where the layout runs one word per item, a plan
- * with more would run as the one-word plan). */
-static void offer(oftawq_context *ctx, int G, int N, int layout, const oftawq__awq_plan *p, oftawq__awq_plan *c,
-                  int *n, int cap)
+/* Adds a candidate unless it is there already, does not fit (where the layout runs one word per item, a plan
+ * with more would run as the one-word plan) or launches fewer than `min_groups` work-groups: a launch that leaves
+ * compute units idle wins only where the others share the device with a busy neighbour (one work-group of a
+ * 2048 x 2048 GEMV at 2 rows, on one of PoCL's two threads, took the same median as four and 1.6x their
+ * minimum, and a search picked it). */
+static void offer(oftawq_context *ctx, int G, int N, int rows, size_t min_groups, int layout,
+                  const oftawq__awq_plan *p, oftawq__awq_plan *c, int *n, int cap)
 {
   int i;
   oftawq__awq_geometry g;
   oftawq__awq_plan_geometry(p, &g);
   if (*n >= cap || (N / 8) % g.vec || (g.vec != 1 && !oftawq__awq_layout_multiword(layout, g.colvec)) ||
-      !oftawq__awq_plan_fits(ctx, p, G, NULL, 0))
+      !oftawq__awq_plan_fits(ctx, p, G, NULL, 0) ||
+      (p->path != OFTAWQ_AWQ_DENSE && oftawq__awq_plan_groups(p, N, (size_t)rows) < min_groups))
     return;
   for (i = 0; i < *n; i++)
     if (same_launch(&c[i], p) && c[i].test_wrong == p->test_wrong) return;
@@ -155,16 +159,24 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
 {
   oftawq__awq_plan base, *grid, p;
   int n = 0, ng = 0, d, i, rpi, layout;
+  size_t min_groups, groups;
   if (G == -1) G = K;
   layout = oftawq__awq_default_layout(ctx, K, N, G); /* the layout the shape class's layers take */
   oftawq__awq_default_plan(ctx, K, N, G, (size_t)rows, layout, &base);
   for (rpi = 1; rpi < OFTAWQ__MAX_ROWS_PER_ITEM && rpi < rows;) rpi *= 2;
   base.rpi = rpi;
-  offer(ctx, G, N, layout, &base, out, &n, OFTAWQ__MAX_CANDIDATES);
+  /* a work-group for every compute unit, or as many as the default launches on either path, if fewer */
+  min_groups = ctx->info.compute_units ? ctx->info.compute_units : 1;
+  for (i = 0; i < 2; i++) {
+    p = base;
+    p.path = i ? OFTAWQ_AWQ_GEMM : OFTAWQ_AWQ_GEMV;
+    if ((groups = oftawq__awq_plan_groups(&p, N, (size_t)rows)) < min_groups) min_groups = groups;
+  }
+  offer(ctx, G, N, rows, min_groups, layout, &base, out, &n, OFTAWQ__MAX_CANDIDATES);
   if (inject_wrong) {
     p = base;
     p.test_wrong = 1;
-    offer(ctx, G, N, layout, &p, out, &n, OFTAWQ__MAX_CANDIDATES);
+    offer(ctx, G, N, rows, min_groups, layout, &p, out, &n, OFTAWQ__MAX_CANDIDATES);
   }
 #ifdef OFTAWQ_HAVE_CLBLAST
   if (rows > 1 && base.path != OFTAWQ_AWQ_DENSE) {
@@ -184,7 +196,7 @@ int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int ro
       oftawq__awq_plan ref = base;
       ref.path = grid[i].path;
       if (differences(&grid[i], &ref) == d)
-        offer(ctx, G, N, layout, &grid[i], out, &n, OFTAWQ__MAX_CANDIDATES);
+        offer(ctx, G, N, rows, min_groups, layout, &grid[i], out, &n, OFTAWQ__MAX_CANDIDATES);
     }
   free(grid);
   return n;
