@@ -13,6 +13,7 @@
 #endif
 
 #include "engines/awq.h"
+#include "engines/awq_repack.h"
 #include "engines/oft.h"
 #include "engines/layer.h"
 #include "common/ref.h"
@@ -473,9 +474,10 @@ static double weight_read(bench *b, const char *name)
   if (p.path == OFTAWQ_AWQ_DENSE) /* the dequantised tile(s), and the packed weight unless the scratch keeps it */
     return dense + (oftawq__awq_dense_tiles(base) == 1 ? 0 : packed) + rotations * R;
   oftawq__awq_plan_geometry(&p, &g);
-  if (oftawq__awq_layout(base) != 0) g.vec = 1; /* an interleaved layout serves one word per item */
+  if (!oftawq__awq_layout_multiword(oftawq__awq_layout(base), g.colvec)) /* the layout serves one word per item */
+    p.vec = p.gvec = 1;
   passes = ceil((double)o->M / ((double)g.rows * g.rgroups));
-  groups = ceil((double)o->N / 8 / g.vec / g.cols) * passes;
+  groups = (double)oftawq__awq_plan_groups(&p, o->N, (size_t)o->M);
   total = passes * packed + rotations * R;
   if (fused) total += groups * R;
   return total;
