@@ -1034,8 +1034,8 @@ OFTAWQ_API void oftawq_tune_report_init(oftawq_tune_report *report);
 /*! oftawq_tune_shape() :
  *  Tunes, within the time budget, the device layout of a K x N layer's
  *  weights (group G), the AWQ path and its launch parameters for every rows
- *  bucket (1, 2, 3-4, 5-8, 9-64, 65-256, >256), the rotation and R build for OFT block
- *  size b, on synthetic layers. Each candidate is built, its output checked
+ *  bucket (1, 2, 3-4, 5-8, 9-64, 65-256, >256), the rotation and R build for
+ *  OFT block size b, on synthetic layers. Each candidate is built, its output checked
  *  against the reference (a wrong one never wins), then timed (median of
  *  `runs`, host clock enqueue to clFinish, alike for every candidate).
  *  Results go to the database (and to the cache folder when the context has
