@@ -537,6 +537,18 @@ START_TEST(each_rows_bucket_runs_its_own_plan)
 }
 END_TEST
 
+/* The fewest work-groups a candidate may launch: one per compute unit, or as many as the default plan `d` launches
+ * on either path, if fewer. */
+static size_t least_groups(const oftawq_context *ctx, oftawq__awq_plan d, int N, int M)
+{
+  size_t least = ctx->info.compute_units ? ctx->info.compute_units : 1, groups;
+  d.path = OFTAWQ_AWQ_GEMV;
+  if ((groups = oftawq__awq_plan_groups(&d, N, (size_t)M)) < least) least = groups;
+  d.path = OFTAWQ_AWQ_GEMM;
+  if ((groups = oftawq__awq_plan_groups(&d, N, (size_t)M)) < least) least = groups;
+  return least;
+}
+
 /* The search starts next to the default launch: for four shapes at 1, 8 and 16 rows, the default's prefetch and
  * width each have a candidate that differs in it alone (the default's values lie on the search's grid: a
  * default width outside it left the nearest candidates all of another width), the width unless no other leaves
@@ -576,7 +588,7 @@ START_TEST(search_starts_next_to_the_default)
         int *width = d.path == OFTAWQ_AWQ_GEMV ? &wide.cols : &wide.gcols;
         ck_assert_int_eq(*width, 1);
         *width = 2;
-        ck_assert_uint_lt(oftawq__awq_plan_groups(&wide, N, (size_t)M), ctx->info.compute_units);
+        ck_assert_uint_lt(oftawq__awq_plan_groups(&wide, N, (size_t)M), least_groups(ctx, d, N, M));
       }
       ck_assert_msg(alone_prefetch > 0, "%dx%d, %d rows: %d candidates differ in the prefetch alone", K, N, M,
                     alone_prefetch);
@@ -594,20 +606,14 @@ START_TEST(no_candidate_leaves_compute_units_idle)
   static const int shapes[][2] = {{2048, 2048}, {4096, 4096}, {4096, 1024}, {256, 128}};
   static const int rows[] = {1, 2, 4, 8, 16};
   oftawq_context *ctx = tu_context(NULL);
-  const size_t cus = ctx->info.compute_units ? ctx->info.compute_units : 1;
   oftawq__awq_plan cand[OFTAWQ__MAX_CANDIDATES];
   size_t si, ri;
   for (si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
     for (ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
       const int K = shapes[si][0], N = shapes[si][1], M = rows[ri];
       const int n = oftawq__tune_awq_candidates(ctx, K, N, 128, M, 0, cand);
-      oftawq__awq_plan d = cand[0]; /* the default, first */
-      size_t least = cus, groups;
+      const size_t least = least_groups(ctx, cand[0], N, M); /* the default, first */
       int i;
-      d.path = OFTAWQ_AWQ_GEMV;
-      if ((groups = oftawq__awq_plan_groups(&d, N, (size_t)M)) < least) least = groups;
-      d.path = OFTAWQ_AWQ_GEMM;
-      if ((groups = oftawq__awq_plan_groups(&d, N, (size_t)M)) < least) least = groups;
       ck_assert_int_ge(n, 2);
       for (i = 0; i < n; i++)
         if (cand[i].path != OFTAWQ_AWQ_DENSE)
