@@ -16,15 +16,17 @@
  *   AWQ_ROWS      rows per work-item: one pass over the weight serves all of them
  *   AWQ_VEC       packed words per work-item (1, 2, 4, 8): 8 * AWQ_VEC adjacent columns; must divide N/8
  *   AWQ_COLVEC    0: a vector's lanes are the AWQ_VEC words (one sum per nibble position c);
- *                 1: a float8's lanes are one word's 8 columns (one float8 sum per word; scales read by vload_half8);
+ *                 1: a float8's lanes are one word's 8 columns (one float8 sum per word; scales read by vload_half8),
+ *                 with several words a float16's two words' 16 columns;
  *                 on KC with one row per work-group, 8 k of one column while summing (AWQ_KLANES)
  *   AWQ_PREFETCH  0, or how many k rows ahead a work-item asks for its packed words (OpenCL's prefetch();
  *                 with AWQ_PREFETCH_BUILTIN 1, clang's __builtin_prefetch instead: PoCL's prefetch() does
  *                 nothing); the row asked for is clamped to K - 1
  *   AWQ_WI_LOOPS  1 on devices that run a work-group's items as loops on one CPU thread: a work-item's sums
  *                 live in local memory (not copied between the loop regions at every barrier), one item
- *                 stages a chunk of x with each row's sum over it (AWQ_STAGED_SUMS) and, with AWQ_COLVEC, x is
- *                 staged as float8 splats as well (an FMA reads x from memory, no broadcast)
+ *                 stages a chunk of x with each row's sum over it (AWQ_STAGED_SUMS) and, with AWQ_COLVEC and one
+ *                 word per item, x is staged as float8 splats as well (an FMA reads x from memory, no broadcast;
+ *                 a float16 FMA broadcasts x from memory itself)
  *   AWQ_FUSE_OFT  rotate x by the OFT R (block OFT_BLOCK) while staging it
  *   AWQ_TEST_WRONG tests only: perturbs the output (the autotuner must reject such a candidate)
  *   AWQ_DENSE     1: the dense path's kernels (dequantise, round, finish) instead of the matmul
@@ -119,7 +121,7 @@
 /* KC with one row per work-group and a word's columns as lanes: a vector holds 8 k of one column (the chunk's
  * run is read 8 words at a time, x as a vector, no splat); the lanes are added at the end of the chunk. */
 #define AWQ_KLANES (AWQ_LAYOUT == 2 && AWQ_WG_ROWS == 1 && AWQ_COLVEC && AWQ_VEC == 1 && AWQ_CHUNK % 8 == 0)
-#define AWQ_X_SPLAT (AWQ_WI_LOOPS && AWQ_COLVEC && !AWQ_KLANES)
+#define AWQ_X_SPLAT (AWQ_WI_LOOPS && AWQ_COLVEC && AWQ_VEC == 1 && !AWQ_KLANES)
 /* The sum of x over a chunk, per row, for the zero points. On a CPU (AWQ_WI_LOOPS) the items run one after another,
  * so one item stages the chunk k by k with its rows side by side (independent sums, each in k order) and every
  * item reads the sums; elsewhere each item adds the chunk's x as it goes (in parallel). The same bits either way.
@@ -158,8 +160,16 @@ typedef union {
 } words_u;
 
 /* A work-item's sums per row: ACC_N vectors acc_t of ACC_LANES lanes. AWQ_COLVEC 0: vector c holds
- * nibble position c of the AWQ_VEC words; 1: vector v holds the 8 columns of word v. */
-#if AWQ_COLVEC
+ * nibble position c of the AWQ_VEC words; 1: vector i holds the 8 columns of word i, or with several words
+ * the 16 columns of words 2i and 2i + 1 (COL_WORDS): on a CPU one 512-bit FMA where it was two of 256 bits,
+ * each with x broadcast from memory (the GEMV at 8 rows x 2 words: 0.73x the time on AVX-512). */
+#if AWQ_COLVEC && AWQ_VEC > 1
+#define COL_WORDS 2
+typedef float16 acc_t;
+#define ACC_N (AWQ_VEC / 2)
+#define ACC_LANES 16
+#elif AWQ_COLVEC
+#define COL_WORDS 1
 typedef float8 acc_t;
 #define ACC_N AWQ_VEC
 #define ACC_LANES 8
@@ -190,6 +200,16 @@ typedef union {
 #define COL_RESCALE                                                                                                    \
   ((float8)(RESCALE(0u), RESCALE(1u), RESCALE(2u), RESCALE(3u), RESCALE(4u), RESCALE(5u), RESCALE(6u), RESCALE(7u)))
 inline float8 col_nibbles(uint w) { return convert_float8(as_int8(((uint8)(w) >> COL_SHIFTS) & COL_MASKS)); }
+/* The same for two words side by side (COL_WORDS 2) */
+#define COL_UNSCALE16 ((float16)(COL_UNSCALE, COL_UNSCALE))
+#define COL_RESCALE16 ((float16)(COL_RESCALE, COL_RESCALE))
+/* acc_t i of the columns of the item's words, word v read from p[v * stride] */
+#if COL_WORDS == 2
+#define COL_NIBBLES_AT(p, stride, i)                                                                                   \
+  ((float16)(col_nibbles((p)[2 * (i) * (stride)]), col_nibbles((p)[(2 * (i) + 1) * (stride)])))
+#else
+#define COL_NIBBLES_AT(p, stride, i) col_nibbles((p)[(i) * (stride)])
+#endif
 /* Nibble c of 8 words (AWQ_KLANES: 8 k of one column), left in place like NIBBLE. */
 #define NIBBLES8(w, c) convert_float8(as_int8((c) == 7u ? ((w) >> 4) & 0x0f000000u : (w) & (0xfu << AWQ_SHIFT(c))))
 /* Adjacent lanes of a and b added: a's 4 pair sums, then b's. Three rounds turn 8 vectors into the float8 of
@@ -239,10 +259,12 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
   __local float xs[AWQ_STEP][AWQ_WG_ROWS]; /* k-major: a k's rows lie together (their sums vectorise) */
 #if AWQ_X_SPLAT
   __local float8 xs8[AWQ_STEP][AWQ_WG_ROWS]; /* the same x, each value in all 8 lanes */
-#define X8(kk, r, xv) xs8[kk][r]
+#define X8_ROW_PTR(p, kk) __local const float8 *p = &xs8[kk][lr * AWQ_ROWS]
+#define X8_AT(p, r, xv) (p)[r]
 #define SPLAT_X(kk, r, xv) xs8[kk][r] = (float8)(xv)
 #else
-#define X8(kk, r, xv) ((float8)(xv))
+#define X8_ROW_PTR(p, kk) (void)0
+#define X8_AT(p, r, xv) ((acc_t)(xv))
 #define SPLAT_X(kk, r, xv) (void)(xv)
 #endif
 #if AWQ_STAGED_SUMS
@@ -319,24 +341,28 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #define SX(r) sx[r]
 #define ADD_SX(r, xv) (sx[r] += (xv))
 #endif
-#define SX8(r) ((float8)(SX(r)))
+#define SX8(r) ((acc_t)(SX(r)))
 #endif
       /* one k: the packed word(s) w (words_t) unpacked once for every row */
 #if AWQ_COLVEC
-      /* the unpacked words q (float8 [AWQ_VEC]) times row r's x at k, for every row */
+      /* the unpacked words q (acc_t [ACC_N]) times row r's x at k, for every row */
 #define AWQ_ROWS_FMA(q, k)                                                                                             \
-  _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                              \
-    const float xv = xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS + r];                                                      \
-    const float8 x8 = X8(ls * AWQ_CHUNK + (k), lr * AWQ_ROWS + r, xv);                                                 \
-    ADD_SX(r, xv);                                                                                                     \
-    _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) dot[r][v] = fma(x8, q[v], dot[r][v]);                         \
+  {                                                                                                                    \
+    __local const float *xk = &xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS];                                                \
+    X8_ROW_PTR(x8k, ls * AWQ_CHUNK + (k));                                                                             \
+    _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                            \
+      const float xv = xk[r];                                                                                          \
+      const acc_t xa = X8_AT(x8k, r, xv);                                                                              \
+      ADD_SX(r, xv);                                                                                                   \
+      _Pragma("unroll") for (uint i = 0; i < ACC_N; i++) dot[r][i] = fma(xa, q[i], dot[r][i]);                         \
+    }                                                                                                                  \
   }
 /* the item's words, word v read from p[v * stride], each on its own: PoCL broadcasts it into the vector straight
  * from memory (read as one vector and taken apart, the GEMV at 8 rows x 2 words took 1.09-1.1x the time) */
 #define AWQ_K_STEP_AT(p, stride, k)                                                                                    \
   do {                                                                                                                 \
-    float8 q[AWQ_VEC];                                                                                                 \
-    _Pragma("unroll") for (uint v = 0; v < AWQ_VEC; v++) q[v] = col_nibbles((p)[v * (stride)]);                        \
+    acc_t q[ACC_N];                                                                                                    \
+    _Pragma("unroll") for (uint i = 0; i < ACC_N; i++) q[i] = COL_NIBBLES_AT(p, stride, i);                            \
     AWQ_ROWS_FMA(q, k);                                                                                                \
   } while (0)
 /* K4's one word w (a lane of the uint4 that holds 4 k) */
@@ -409,12 +435,17 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       /* zero point and scale once per chunk: s * (sum x q - z sum x), the pair read at once */
 #if AWQ_COLVEC
       #pragma unroll
-      for (uint v = 0; v < AWQ_VEC; v++) {
-        __global const half *pair = scales + 2 * ((size_t)g * N + 8 * (j + v));
+      for (uint i = 0; i < ACC_N; i++) {
+        __global const half *pair = scales + 2 * ((size_t)g * N + 8 * (j + COL_WORDS * i));
+#if COL_WORDS == 2
+        const float16 a = vload_half16(0, pair), b = vload_half16(1, pair); /* (s, z) of words 2i, 2i + 1 */
+        const float16 s = (float16)(a.even, b.even) * COL_UNSCALE16, z = (float16)(a.odd, b.odd) * COL_RESCALE16;
+#else
         const float8 lo = vload_half8(0, pair), hi = vload_half8(1, pair); /* (s, z) for columns 0-3, 4-7 */
-        const float8 s8 = (float8)(lo.even, hi.even) * COL_UNSCALE, z8 = (float8)(lo.odd, hi.odd) * COL_RESCALE;
+        const float8 s = (float8)(lo.even, hi.even) * COL_UNSCALE, z = (float8)(lo.odd, hi.odd) * COL_RESCALE;
+#endif
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, v) = fma(s8, dot[r][v] - z8 * SX8(r), ACC(r, v));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, i) = fma(s, dot[r][i] - z * SX8(r), ACC(r, i));
       }
 #else
       #pragma unroll
@@ -441,10 +472,15 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       const words_u zw = {LOAD_WORDS(qzeros, (size_t)g * W + j)};
 #if AWQ_COLVEC
       #pragma unroll
-      for (uint v = 0; v < AWQ_VEC; v++) {
-        const float8 z8 = col_nibbles(zw.s[v]), s8 = vload_half8(0, scales + (size_t)g * N + 8 * (j + v)) * COL_UNSCALE;
+      for (uint i = 0; i < ACC_N; i++) {
+#if COL_WORDS == 2
+        const float16 z = (float16)(col_nibbles(zw.s[2 * i]), col_nibbles(zw.s[2 * i + 1]));
+        const float16 s = vload_half16(0, scales + (size_t)g * N + 8 * (j + 2 * i)) * COL_UNSCALE16;
+#else
+        const float8 z = col_nibbles(zw.s[i]), s = vload_half8(0, scales + (size_t)g * N + 8 * (j + i)) * COL_UNSCALE;
+#endif
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, v) = fma(s8, dot[r][v] - z8 * SX8(r), ACC(r, v));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, i) = fma(s, dot[r][i] - z * SX8(r), ACC(r, i));
       }
 #else
       #pragma unroll
@@ -501,7 +537,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       a.v = ACC(r, i);
       #pragma unroll 1
       for (uint l = 0; l < ACC_LANES; l++) {
-        const uint n = AWQ_COLVEC ? 8 * (j + i) + l : 8 * (j + l) + i;
+        const uint n = AWQ_COLVEC ? 8 * j + ACC_LANES * i + l : 8 * (j + l) + i;
         store_y(y, (size_t)row * N + n, a.s[l], bias, n);
       }
     }

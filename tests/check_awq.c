@@ -347,8 +347,8 @@ END_TEST
 /* awq_matmul as CPU runtimes get it (AWQ_WI_LOOPS: sums in local memory, x staged as float8 splats, the chunks'
  * sums of x staged once) and as GPUs get it (sums in registers, each item adding x itself): the same plan gives
  * the same bits either way, on every path that uses the kernel: lanes over words (one and four per item) and
- * over a word's columns, split-K (the partial sums' tree), the GEMM with row groups. (tests/oclgrind.sh runs the
- * variant under oclgrind: kernel_tour's `wi` parts.) */
+ * over a word's columns (one word, and four words as two float16 of two words each), split-K (the partial sums'
+ * tree), the GEMM with row groups. (tests/oclgrind.sh runs the variant under oclgrind: kernel_tour's `wi` parts.) */
 START_TEST(work_item_loop_variant_same_bits)
 {
   oftawq_context *ctx = tu_context(NULL);
@@ -366,19 +366,20 @@ START_TEST(work_item_loop_variant_same_bits)
     layer_tensors(&L[l], 64, &t);
     ck_assert_int_eq(oftawq_awq_create(ctx, &t, &a[l]), OFTAWQ_OK);
   }
-  for (v = 0; v < 6; v++) {
+  for (v = 0; v < 7; v++) {
     static const char *const what[] = {"word lanes",  "column lanes", "split 4", "split 2, column lanes",
-                                       "GEMM",        "four words per item, split 2"};
-    const int n = v == 5 ? 256 : 136;
+                                       "GEMM",        "four words per item, split 2",
+                                       "four words per item, column lanes, split 2"};
+    const int n = v >= 5 ? 256 : 136;
     oftawq__awq_plan plan;
     int cpu;
-    l = v == 5;
+    l = v >= 5;
     oftawq__awq_default_plan(ctx, 512, n, 64, 7, OFTAWQ__LAYOUT_AWQ, &plan);
     plan.path = v == 4 ? OFTAWQ_AWQ_GEMM : OFTAWQ_AWQ_GEMV;
-    plan.rpi = v == 3 ? 4 : v == 5 ? 2 : 8; /* x staged in local memory, nine times over: within oclgrind's 32 KiB */
-    plan.vec = v == 5 ? 4 : 1;
-    plan.colvec = v == 1 || v == 3;
-    plan.split = v == 2 ? 4 : v == 3 || v == 5 ? 2 : 1;
+    plan.rpi = v == 3 ? 4 : v >= 5 ? 2 : 8; /* x staged in local memory, nine times over: within oclgrind's 32 KiB */
+    plan.vec = v >= 5 ? 4 : 1;
+    plan.colvec = v == 1 || v == 3 || v == 6;
+    plan.split = v == 2 ? 4 : v == 3 || v >= 5 ? 2 : 1;
     plan.cols = 4;
     plan.grows = 4;
     plan.grgroups = 2;

@@ -94,14 +94,15 @@ int oftawq__awq_chunk(int G)
 
 int oftawq__awq_wi_loops(const oftawq_context *ctx) { return ctx->info.is_cpu; }
 
-/* What awq_matmul declares: staged x (with AWQ_WI_LOOPS and AWQ_COLVEC also as float8 splats; with
- * AWQ_WI_LOOPS the chunks' sums of x too) and the work-items' sums (split-K partials; with AWQ_WI_LOOPS always). */
+/* What awq_matmul declares: staged x (with AWQ_WI_LOOPS and AWQ_COLVEC of one word also as float8 splats;
+ * with AWQ_WI_LOOPS the chunks' sums of x too) and the work-items' sums (split-K partials; with AWQ_WI_LOOPS
+ * always). An upper bound where the kernel stages less (AWQ_KLANES). */
 static uint64_t geometry_local_bytes(const oftawq_context *ctx, const oftawq__awq_geometry *g, int G)
 {
   const int wi_loops = oftawq__awq_wi_loops(ctx);
   uint64_t staged = (uint64_t)g->rgroups * g->rows * g->split * oftawq__awq_chunk(G);
   uint64_t sums = g->split > 1 || wi_loops ? (uint64_t)g->split * g->cols * g->rgroups * g->rows * 8 * g->vec : 0;
-  return 4 * (staged * (wi_loops && g->colvec ? 9 : 1) + (wi_loops ? staged / oftawq__awq_chunk(G) : 0) + sums);
+  return 4 * (staged * (wi_loops && g->colvec && g->vec == 1 ? 9 : 1) + (wi_loops ? staged / oftawq__awq_chunk(G) : 0) + sums);
 }
 
 static int is_pow2(long v) { return v > 0 && (v & (v - 1)) == 0; }
