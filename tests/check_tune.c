@@ -382,6 +382,10 @@ START_TEST(defaults_for_cpu_and_gpu)
   ck_assert_int_eq(p.rpi, 8);
   ck_assert_int_eq(p.vec, 2);
   ck_assert_int_eq(p.colvec, 1);
+  oftawq__awq_default_plan(&fake, 2048, 2048, 128, 8, OFTAWQ__LAYOUT_AWQ, &p);
+  ck_assert_int_eq((2048 / 8 / p.vec) / p.cols, 2); /* 8 rows of x staged per group: one group per thread */
+  oftawq__awq_default_plan(&fake, 2048, 2048, 128, 4, OFTAWQ__LAYOUT_AWQ, &p);
+  ck_assert_int_eq((2048 / 8 / p.vec) / p.cols, 2 * 2);
   oftawq__awq_default_plan(&fake, 256, 256, 64, 2, OFTAWQ__LAYOUT_AWQ, &p);
   ck_assert_int_eq(p.rpi * p.vec, 16);
   oftawq__awq_default_plan(&fake, 256, 256, 64, 1, OFTAWQ__LAYOUT_AWQ, &p);

@@ -20,8 +20,11 @@
 #define GPU_MAX_WG 256
 /* CPUs: work-groups per compute unit - two, for load balance between the device's threads; each group
  * rounds and stages x for itself, so more of them repeat that work (PoCL, 2 cores, against four: 1.04-1.07x
- * faster at M = 1, 1.03-1.2x at M = 8). CPU_MAX_COLS: the widest default group. */
+ * faster at M = 1, 1.03-1.2x at M = 8). A GEMV item of CPU_FULL_ROWS rows stages that many rows of x per
+ * group: one group per compute unit (PoCL, 2 cores, 8 rows, paired against two: 0.92x the time at 2048²,
+ * 0.97x at 4096²; at 2 and 4 rows 0.94-1.01x, left at two). CPU_MAX_COLS: the widest default group. */
 #define CPU_GROUPS_PER_CU 2
+#define CPU_FULL_ROWS 8
 #define CPU_MAX_COLS 128
 /* The work-group multiple assumed where the driver cannot tell (a common wave size). */
 #define FALLBACK_WG_MULTIPLE 32
@@ -272,14 +275,14 @@ static int fitting_vec(int vec, int N)
 
 /* Split-K and work-group width for `items` work-items along N: on a GPU enough work-items that every
  * compute unit holds several waves (small N gets a deeper split), on a CPU enough work-groups to keep
- * every thread busy. */
-static void default_geometry(oftawq_context *ctx, size_t items, int *cols, int *split)
+ * every thread busy (`groups` per compute unit). */
+static void default_geometry(oftawq_context *ctx, size_t items, size_t groups, int *cols, int *split)
 {
   const oftawq_device_info *i = &ctx->info;
   size_t cus = i->compute_units ? i->compute_units : 1, max_wg = i->max_work_group_size ? i->max_work_group_size : 1;
   if (!i->is_gpu) {
     *split = 1;
-    *cols = floor_pow2(items / (CPU_GROUPS_PER_CU * cus));
+    *cols = floor_pow2(items / (groups * cus));
     if (*cols > CPU_MAX_COLS) *cols = CPU_MAX_COLS;
   } else {
     size_t m = wg_multiple(ctx), want = cus * GPU_WAVES_PER_CU * m;
@@ -295,7 +298,8 @@ static void default_geometry(oftawq_context *ctx, size_t items, int *cols, int *
 /* The GEMV's work-groups for a plan's words per item: the device's default, with no idle split lanes. */
 static void default_gemv_geometry(oftawq_context *ctx, int K, int N, int G, oftawq__awq_plan *p)
 {
-  default_geometry(ctx, (size_t)(N / 8 / p->vec), &p->cols, &p->split);
+  const size_t groups = p->rpi >= CPU_FULL_ROWS ? 1 : CPU_GROUPS_PER_CU;
+  default_geometry(ctx, (size_t)(N / 8 / p->vec), groups, &p->cols, &p->split);
   while (p->split > 1 && (size_t)p->split * (size_t)oftawq__awq_chunk(G) > (size_t)K) p->split /= 2;
 }
 
@@ -319,7 +323,7 @@ void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t r
   default_gemv_geometry(ctx, K, N, G, p);
   p->grows = d->grows;
   p->grgroups = d->grgroups;
-  default_geometry(ctx, (size_t)(N / 8 / p->gvec), &p->gcols, &rpi);
+  default_geometry(ctx, (size_t)(N / 8 / p->gvec), CPU_GROUPS_PER_CU, &p->gcols, &rpi);
   while ((size_t)p->gcols * p->grgroups > (ctx->info.max_work_group_size ? ctx->info.max_work_group_size : 1) &&
          p->gcols > 1)
     p->gcols /= 2;
