@@ -55,7 +55,7 @@ static const struct device_defaults {
    * With AVX-512 (16 floats, 32 registers; 2 Zen 4 cores) 16 lanes: 8 rows x 2 words, 4 x 4, 2 x 8, and the
    * GEMM 2 words per item with lanes over their columns (also on KC) - the old plans took 1.06-1.15x the time
    * at 8 rows, 1.03-1.17x at 2 and 4, the GEMM at 16 rows 1.13-1.27x; one word per item without lanes stays
-   * for 8 lanes. */
+   * for 8 lanes. Two words' columns make one float16 (one 512-bit FMA per row: cl/awq.cl, COL_WORDS). */
   {"Portable Computing Language", NULL, NULL, -1, 8, NEVER, 8, 1, 8, 1, 32, 1},
   /* GPUs: GEMV for a few tokens, dense from 256 (vLLM's switch; AutoAWQ's is 1024). */
   {NULL, NULL, NULL, 1, 8, 256, 0, 0, 4, 4, 0, 0},
@@ -318,7 +318,7 @@ void oftawq__awq_default_plan(oftawq_context *ctx, int K, int N, int G, size_t r
   p->colvec = layout != OFTAWQ__LAYOUT_AWQ && lanes > 1 ? 1 : rows > 1 ? d->colvec : 0;
   p->vec = several_words(layout, p->colvec, rows) ? fitting_vec(lanes > rpi ? lanes / rpi : 1, N) : 1;
   p->gvec = fitting_vec(lanes > d->grows ? lanes / d->grows : 1, N);
-  p->gcolvec = p->gvec > 1 ? d->colvec : 0; /* several words at 8 rows: one float8 per word, not per nibble */
+  p->gcolvec = p->gvec > 1 ? d->colvec : 0; /* several words at 8 rows: lanes over columns, not per nibble */
   if (!oftawq__awq_layout_multiword(layout, p->gcolvec)) p->gvec = 1;
   default_gemv_geometry(ctx, K, N, G, p);
   p->grows = d->grows;
