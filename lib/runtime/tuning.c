@@ -102,7 +102,8 @@ static uint64_t geometry_local_bytes(const oftawq_context *ctx, const oftawq__aw
   const int wi_loops = oftawq__awq_wi_loops(ctx);
   uint64_t staged = (uint64_t)g->rgroups * g->rows * g->split * oftawq__awq_chunk(G);
   uint64_t sums = g->split > 1 || wi_loops ? (uint64_t)g->split * g->cols * g->rgroups * g->rows * 8 * g->vec : 0;
-  return 4 * (staged * (wi_loops && g->colvec && g->vec == 1 ? 9 : 1) + (wi_loops ? staged / oftawq__awq_chunk(G) : 0) + sums);
+  const uint64_t splats = wi_loops && g->colvec && g->vec == 1 ? 8 * staged : 0;
+  return 4 * (staged + splats + (wi_loops ? staged / oftawq__awq_chunk(G) : 0) + sums);
 }
 
 static int is_pow2(long v) { return v > 0 && (v & (v - 1)) == 0; }
