@@ -200,15 +200,31 @@ typedef union {
 #define COL_RESCALE                                                                                                    \
   ((float8)(RESCALE(0u), RESCALE(1u), RESCALE(2u), RESCALE(3u), RESCALE(4u), RESCALE(5u), RESCALE(6u), RESCALE(7u)))
 inline float8 col_nibbles(uint w) { return convert_float8(as_int8(((uint8)(w) >> COL_SHIFTS) & COL_MASKS)); }
-/* The same for two words side by side (COL_WORDS 2) */
-#define COL_UNSCALE16 ((float16)(COL_UNSCALE, COL_UNSCALE))
-#define COL_RESCALE16 ((float16)(COL_RESCALE, COL_RESCALE))
-/* acc_t i of the columns of the item's words, word v read from p[v * stride] */
+/* The same as acc_t of COL_WORDS words side by side: vector i of the item's words (word v read from
+ * p[v * stride]), the fp16 loads of that many words' values, the factors */
+/* (Built without joining two 8-lane vectors into one of 16: oclgrind 21.10 takes such a vector's lanes for
+ * uninitialised; splats, selects and shuffle2 it follows.) */
 #if COL_WORDS == 2
-#define COL_NIBBLES_AT(p, stride, i)                                                                                   \
-  ((float16)(col_nibbles((p)[2 * (i) * (stride)]), col_nibbles((p)[(2 * (i) + 1) * (stride)])))
+inline float16 col_nibbles2(uint w0, uint w1)
+{
+  const int16 first = (int16)(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const uint16 w = select((uint16)(w1), (uint16)(w0), first);
+  return convert_float16(as_int16((w >> (uint16)(COL_SHIFTS, COL_SHIFTS)) & (uint16)(COL_MASKS, COL_MASKS)));
+}
+#define COL_NIBBLES_AT(p, stride, i) col_nibbles2((p)[2 * (i) * (stride)], (p)[(2 * (i) + 1) * (stride)])
+#define VLOAD_HALF_ACC vload_half16
+#define COL_UNSCALE_ACC ((float16)(COL_UNSCALE, COL_UNSCALE))
+#define COL_RESCALE_ACC ((float16)(COL_RESCALE, COL_RESCALE))
+/* the even and the odd lanes of a, then of b */
+#define EVENS(a, b) shuffle2(a, b, (uint16)(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30))
+#define ODDS(a, b) shuffle2(a, b, (uint16)(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31))
 #else
 #define COL_NIBBLES_AT(p, stride, i) col_nibbles((p)[(i) * (stride)])
+#define VLOAD_HALF_ACC vload_half8
+#define COL_UNSCALE_ACC COL_UNSCALE
+#define COL_RESCALE_ACC COL_RESCALE
+#define EVENS(a, b) ((float8)((a).even, (b).even))
+#define ODDS(a, b) ((float8)((a).odd, (b).odd))
 #endif
 /* Nibble c of 8 words (AWQ_KLANES: 8 k of one column), left in place like NIBBLE. */
 #define NIBBLES8(w, c) convert_float8(as_int8((c) == 7u ? ((w) >> 4) & 0x0f000000u : (w) & (0xfu << AWQ_SHIFT(c))))
@@ -259,12 +275,12 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
   __local float xs[AWQ_STEP][AWQ_WG_ROWS]; /* k-major: a k's rows lie together (their sums vectorise) */
 #if AWQ_X_SPLAT
   __local float8 xs8[AWQ_STEP][AWQ_WG_ROWS]; /* the same x, each value in all 8 lanes */
-#define X8_ROW_PTR(p, kk) __local const float8 *p = &xs8[kk][lr * AWQ_ROWS]
-#define X8_AT(p, r, xv) (p)[r]
+#define X_ROW_PTR(p, kk) __local const float8 *p = &xs8[kk][lr * AWQ_ROWS]
+#define X_AT(p, r, xv) (p)[r]
 #define SPLAT_X(kk, r, xv) xs8[kk][r] = (float8)(xv)
 #else
-#define X8_ROW_PTR(p, kk) (void)0
-#define X8_AT(p, r, xv) ((acc_t)(xv))
+#define X_ROW_PTR(p, kk) (void)0
+#define X_AT(p, r, xv) ((acc_t)(xv))
 #define SPLAT_X(kk, r, xv) (void)(xv)
 #endif
 #if AWQ_STAGED_SUMS
@@ -325,11 +341,11 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       for (uint r = 0; r < AWQ_ROWS; r++)
         #pragma unroll
         for (uint i = 0; i < ACC_N; i++) dot[r][i] = (acc_t)(0.0f);
-      /* SX(r): the sum of x over the chunk, row r (SX8: in every lane); ADD_SX adds one k's x to it where the
+      /* SX(r): the sum of x over the chunk, row r (SX_ACC: in every lane of acc_t); ADD_SX adds one k's x to it where the
        * item sums it itself */
 #if AWQ_KLANES
       float8 sx8; /* the lanes' sums added at the chunk's end */
-#define SX8(r) sx8
+#define SX_ACC(r) sx8
 #else
 #if AWQ_STAGED_SUMS
 #define SX(r) xsum[ls][lr * AWQ_ROWS + (r)]
@@ -341,7 +357,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #define SX(r) sx[r]
 #define ADD_SX(r, xv) (sx[r] += (xv))
 #endif
-#define SX8(r) ((acc_t)(SX(r)))
+#define SX_ACC(r) ((acc_t)(SX(r)))
 #endif
       /* one k: the packed word(s) w (words_t) unpacked once for every row */
 #if AWQ_COLVEC
@@ -349,10 +365,10 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #define AWQ_ROWS_FMA(q, k)                                                                                             \
   {                                                                                                                    \
     __local const float *xk = &xs[ls * AWQ_CHUNK + (k)][lr * AWQ_ROWS];                                                \
-    X8_ROW_PTR(x8k, ls * AWQ_CHUNK + (k));                                                                             \
+    X_ROW_PTR(x8k, ls * AWQ_CHUNK + (k));                                                                              \
     _Pragma("unroll") for (uint r = 0; r < AWQ_ROWS; r++) {                                                            \
       const float xv = xk[r];                                                                                          \
-      const acc_t xa = X8_AT(x8k, r, xv);                                                                              \
+      const acc_t xa = X_AT(x8k, r, xv);                                                                               \
       ADD_SX(r, xv);                                                                                                   \
       _Pragma("unroll") for (uint i = 0; i < ACC_N; i++) dot[r][i] = fma(xa, q[i], dot[r][i]);                         \
     }                                                                                                                  \
@@ -437,15 +453,11 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       #pragma unroll
       for (uint i = 0; i < ACC_N; i++) {
         __global const half *pair = scales + 2 * ((size_t)g * N + 8 * (j + COL_WORDS * i));
-#if COL_WORDS == 2
-        const float16 a = vload_half16(0, pair), b = vload_half16(1, pair); /* (s, z) of words 2i, 2i + 1 */
-        const float16 s = (float16)(a.even, b.even) * COL_UNSCALE16, z = (float16)(a.odd, b.odd) * COL_RESCALE16;
-#else
-        const float8 lo = vload_half8(0, pair), hi = vload_half8(1, pair); /* (s, z) for columns 0-3, 4-7 */
-        const float8 s = (float8)(lo.even, hi.even) * COL_UNSCALE, z = (float8)(lo.odd, hi.odd) * COL_RESCALE;
-#endif
+        /* (s, z) of the first and second half of the columns (with two words: word 2i, then 2i + 1) */
+        const acc_t a = VLOAD_HALF_ACC(0, pair), b = VLOAD_HALF_ACC(1, pair);
+        const acc_t s = EVENS(a, b) * COL_UNSCALE_ACC, z = ODDS(a, b) * COL_RESCALE_ACC;
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, i) = fma(s, dot[r][i] - z * SX8(r), ACC(r, i));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, i) = fma(s, dot[r][i] - z * SX_ACC(r), ACC(r, i));
       }
 #else
       #pragma unroll
@@ -473,14 +485,10 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #if AWQ_COLVEC
       #pragma unroll
       for (uint i = 0; i < ACC_N; i++) {
-#if COL_WORDS == 2
-        const float16 z = (float16)(col_nibbles(zw.s[2 * i]), col_nibbles(zw.s[2 * i + 1]));
-        const float16 s = vload_half16(0, scales + (size_t)g * N + 8 * (j + 2 * i)) * COL_UNSCALE16;
-#else
-        const float8 z = col_nibbles(zw.s[i]), s = vload_half8(0, scales + (size_t)g * N + 8 * (j + i)) * COL_UNSCALE;
-#endif
+        const acc_t z = COL_NIBBLES_AT(zw.s, 1, i);
+        const acc_t s = VLOAD_HALF_ACC(0, scales + (size_t)g * N + 8 * (j + COL_WORDS * i)) * COL_UNSCALE_ACC;
         #pragma unroll
-        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, i) = fma(s, dot[r][i] - z * SX8(r), ACC(r, i));
+        for (uint r = 0; r < AWQ_ROWS; r++) ACC(r, i) = fma(s, dot[r][i] - z * SX_ACC(r), ACC(r, i));
       }
 #else
       #pragma unroll
@@ -497,7 +505,7 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
 #undef AWQ_K_STEP
 #undef AWQ_K_STEP_AT
 #undef AWQ_ROWS_FMA
-#undef SX8
+#undef SX_ACC
 #undef SX
 #undef ADD_SX
     }

@@ -303,8 +303,10 @@ static void tune_part(tour *t, long rows)
 }
 
 static const char usage[] =
-  "usage: kernel_tour PART [k4|kc|wi]   (k4, kc: the layers' weights in the K4 or KC repack instead of AutoAWQ's\n"
-  "               layout; wi: the AWQ kernels as CPU runtimes get them - sums in local memory, x splatted)\n"
+  "usage: kernel_tour PART [k4|kc|wi|cpu]   (k4, kc: the layers' weights in the K4 or KC repack instead of\n"
+  "               AutoAWQ's layout; wi: the AWQ kernels as CPU runtimes get them - sums in local memory, x\n"
+  "               splatted; cpu: those kernels with a CPU's plans for 16-float registers - several words per\n"
+  "               item, and among the tuner's candidates two words' columns in one float16)\n"
   "  paths ROWS   the layer on every AWQ path and activation dtype (F32, F16, BF16) with three adapters\n"
   "               (Neumann, exact with a shared block, pre-0.18 Neumann with COFT); mixed batches at 40 rows\n"
   "  train        training forward, backward and AdamW step (oftawq_bench_train's checked implementations)\n"
@@ -320,10 +322,10 @@ int main(int argc, char **argv)
   long rows = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
   const char *last = argc > 1 ? argv[argc - 1] : "";
   const int layout = !strcmp(last, "k4") ? OFTAWQ__LAYOUT_K4 : !strcmp(last, "kc") ? OFTAWQ__LAYOUT_KC : 0;
-  const int wi = !strcmp(last, "wi");
+  const int wi = !strcmp(last, "wi"), cpu = !strcmp(last, "cpu");
   int a;
 
-  if (argc > 4 || (argc == 4 && !layout && !wi) || (strcmp(part, "train") && (strcmp(part, "tune") || rows < 0 || rows > 512) &&
+  if (argc > 4 || (argc == 4 && !layout && !wi && !cpu) || (strcmp(part, "train") && (strcmp(part, "tune") || rows < 0 || rows > 512) &&
                                          (strcmp(part, "paths") || rows < 1 || rows > MAX_ROWS))) {
     fputs(usage, stderr);
     return 2;
@@ -342,7 +344,11 @@ int main(int argc, char **argv)
     fprintf(stderr, "kernel_tour: %s\n", oftawq_context_last_error(t.ctx));
     return 1;
   }
-  if (wi) t.ctx->info.is_cpu = 1; /* the AWQ kernels as a CPU runtime gets them (AWQ_WI_LOOPS) */
+  if (wi || cpu) t.ctx->info.is_cpu = 1; /* the AWQ kernels as a CPU runtime gets them (AWQ_WI_LOOPS) */
+  if (cpu) { /* and a CPU's plans for registers of 16 floats (AVX-512) */
+    t.ctx->info.is_gpu = 0;
+    t.ctx->float_width = 16;
+  }
   if (!strcmp(part, "paths")) {
     make_base(&t);
     if (oftawq_layer_create(t.ctx, &t.t, &t.layer) != OFTAWQ_OK || add_adapters(&t) < 0) {

@@ -334,7 +334,8 @@ static int fusion_wins(tuner *t, oftawq__synthetic *s, const oftawq__awq_plan *b
     return 0;
   }
   /* the least number of pairs even past the unit's deadline: the decision needs them */
-  while (pairs < FUSION_PAIRS && (pairs < FUSION_MIN_PAIRS || oftawq__now() + 2 * (d_sep + d_fused) <= unit_deadline)) {
+  while (pairs < FUSION_PAIRS &&
+         (pairs < FUSION_MIN_PAIRS || oftawq__now() + 2 * (d_sep + d_fused) <= unit_deadline)) {
     double a = time_once(t, &sep), b = a > 0 ? time_once(t, &fused) : -1;
     if (b <= 0) break;
     ratios[pairs++] = b / a;

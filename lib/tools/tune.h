@@ -10,8 +10,9 @@
 #define OFTAWQ__MAX_CANDIDATES 24
 
 /* The AWQ plans the search tries for a K x N layer (group G) at `rows` rows, the default first; each
- * fits the device and launches a work-group for every compute unit (or as many as a default does, if fewer). `inject_wrong` adds a deliberately wrong variant (tests). Returns the count (at
- * most OFTAWQ__MAX_CANDIDATES). check_tune's "candidates" case runs them against the reference (every
+ * fits the device and launches a work-group for every compute unit (or as many as a default does, if
+ * fewer). `inject_wrong` adds a deliberately wrong variant (tests). Returns the count (at most
+ * OFTAWQ__MAX_CANDIDATES). check_tune's "candidates" case runs them against the reference (every
  * one of them with OFTAWQ_TEST_ALL_CANDIDATES=1, as the oclgrind CI job does). */
 int oftawq__tune_awq_candidates(oftawq_context *ctx, int K, int N, int G, int rows, int inject_wrong,
                                 oftawq__awq_plan *out);
