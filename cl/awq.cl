@@ -201,9 +201,9 @@ typedef union {
   ((float8)(RESCALE(0u), RESCALE(1u), RESCALE(2u), RESCALE(3u), RESCALE(4u), RESCALE(5u), RESCALE(6u), RESCALE(7u)))
 inline float8 col_nibbles(uint w) { return convert_float8(as_int8(((uint8)(w) >> COL_SHIFTS) & COL_MASKS)); }
 /* The same as acc_t of COL_WORDS words side by side: vector i of the item's words (word v read from
- * p[v * stride]), the fp16 loads of that many words' values, the factors */
-/* (Built without joining two 8-lane vectors into one of 16: oclgrind 21.10 takes such a vector's lanes for
- * uninitialised; splats, selects and shuffle2 it follows.) */
+ * p[v * stride]), the fp16 loads of that many words' values, the factors. Built without joining two 8-lane
+ * vectors into one of 16: oclgrind 21.10 takes such a vector's lanes for uninitialised (splats, selects and
+ * shuffle2 it follows). */
 #if COL_WORDS == 2
 inline float16 col_nibbles2(uint w0, uint w1)
 {
@@ -341,8 +341,8 @@ void awq_matmul(__global const X_TYPE *x, __global X_TYPE *y, __global const uin
       for (uint r = 0; r < AWQ_ROWS; r++)
         #pragma unroll
         for (uint i = 0; i < ACC_N; i++) dot[r][i] = (acc_t)(0.0f);
-      /* SX(r): the sum of x over the chunk, row r (SX_ACC: in every lane of acc_t); ADD_SX adds one k's x to it where the
-       * item sums it itself */
+      /* SX(r): the sum of x over the chunk, row r (SX_ACC: in every lane of acc_t); ADD_SX adds one k's x to it
+       * where the item sums it itself */
 #if AWQ_KLANES
       float8 sx8; /* the lanes' sums added at the chunk's end */
 #define SX_ACC(r) sx8
