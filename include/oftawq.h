@@ -655,7 +655,9 @@ OFTAWQ_API void oftawq_bench_options_init(oftawq_bench_options *options);
 typedef struct oftawq_bench_result {
   size_t size;                   /* sizeof(oftawq_bench_result), set by the library */
   char impl[OFTAWQ_BENCH_IMPL_NAME]; /* copy, awq, oft_awq, oft_awq_recompute, rotate, cayley_neumann,
-                                      * cayley_exact, clblast_f32, clblast_f16, cpu_int4; with `paths`: awq_gemv,
+                                      * cayley_exact, clblast_f32, clblast_f16, cpu_int4, fma (fp32 fma chains
+                                      * on every lane: the device's compute ceiling, its flops the chains'
+                                      * 2 per fma); with `paths`: awq_gemv,
                                       * awq_gemm, awq_dense, oft_awq_fused, oft_awq_separate, oft_awq_3,
                                       * cayley_exact_host, cayley_exact_device */
   int K, N, M, G, block_size;

@@ -567,7 +567,7 @@ START_TEST(bench_json_report)
   char *tmp = tu_tempdir("bench"), args[4400], path[4300];
   char *text;
   cJSON *root, *results, *r, *dev;
-  int n = 0, impl_oft = 0, impl_cpu = 0;
+  int n = 0, impl_oft = 0, impl_cpu = 0, impl_fma = 0;
   FILE *out;
   char line[512];
   snprintf(path, sizeof path, "%s/b.json", tmp);
@@ -600,10 +600,15 @@ START_TEST(bench_json_report)
       impl_cpu++;
       ck_assert(cJSON_GetObjectItem(r, "weight_ratio")->valuedouble == 1.0); /* one pass over the AWQ tensors */
     }
+    if (!strcmp(cJSON_GetObjectItem(r, "impl")->valuestring, "fma")) { /* the compute reference */
+      impl_fma++;
+      ck_assert(cJSON_GetObjectItem(r, "gflops")->valuedouble > 0);
+    }
     n++;
   }
   ck_assert_int_eq(impl_oft, 2); /* two token counts */
   ck_assert_int_eq(impl_cpu, 2);
+  ck_assert_int_eq(impl_fma, 2);
   ck_assert_int_ge(n, 14);       /* 7+ implementations x 2 points */
   cJSON_Delete(root);
   free(text);

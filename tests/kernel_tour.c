@@ -1,8 +1,9 @@
 /* kernel_tour.c: every kernel once on small shapes, each result checked - the AWQ paths (GEMV, GEMM, dense) with
  * F32, F16 and BF16 activations (also as CPU runtimes get them), the rotation (blocks of their own, shared blocks,
- * three adapters in a row, mixed batches), R by Neumann (both formulas) and exact Cayley on the device, and every
- * plan the tuner tries. tests/oclgrind.sh runs it under oclgrind, whose GPU-type device also takes the GPU
- * defaults; natively it is a quick tour of the same code on the test device. Exit status 0 when every check held. */
+ * three adapters in a row, mixed batches), R by Neumann (both formulas) and exact Cayley on the device, every
+ * plan the tuner tries, and the benchmark's fma reference. tests/oclgrind.sh runs it under oclgrind, whose
+ * GPU-type device also takes the GPU defaults; natively it is a quick tour of the same code on the test device.
+ * Exit status 0 when every check held. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "engines/awq_repack.h"
 #include "runtime/context.h"
 #include "runtime/tuning.h"
+#include "tools/peak.h"
 #include "tools/tune.h"
 
 enum { K = 128, N = 64, G = 32, MAX_ROWS = 40, N_ADAPTERS = 3 };
@@ -279,6 +281,34 @@ static void train_part(tour *t)
   printf("training: %zu implementations checked\n", n);
 }
 
+/* The benchmark's compute reference at every vector width the kernel takes: each lane against the host's
+ * fmaf chains, and the check must see a call of another length. */
+static void peak_part(tour *t)
+{
+  static const unsigned widths[] = {1, 2, 4, 8, 16};
+  const unsigned native = t->ctx->float_width;
+  oftawq__fma_peak p;
+  size_t i;
+  for (i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+    t->ctx->float_width = widths[i];
+    if (oftawq__fma_peak_create(t->ctx, 40, 0, &p) != OFTAWQ_OK || oftawq__fma_peak_enqueue(&p) != OFTAWQ_OK ||
+        clFinish(t->ctx->queue) != CL_SUCCESS || oftawq__fma_peak_check(&p) != OFTAWQ_OK) {
+      fprintf(stderr, "kernel_tour: fma reference, width %u: %s\n", widths[i], oftawq_context_last_error(t->ctx));
+      failures++;
+    } else {
+      p.iterations++; /* the values of 41 steps are not those of 40 */
+      if (oftawq__fma_peak_check(&p) != OFTAWQ_E_INTERNAL) {
+        fprintf(stderr, "kernel_tour: fma reference, width %u: the check passed a call of another length\n",
+                widths[i]);
+        failures++;
+      }
+    }
+    printf("fma reference: width %u, %zu work-items of %u lanes x 8 chains\n", p.width, p.global, p.width);
+    oftawq__fma_peak_release(&p);
+  }
+  t->ctx->float_width = native;
+}
+
 /* Every plan the tuner tries in one unit of its search (`rows`: that rows bucket's AWQ plans, fused or not, and
  * rotation, with the R build at 1 row; 0: the device layout), on AutoAWQ's layout or an interleaved repack, each
  * checked by the tuner against the reference: a budget that never runs out, one timed run each. */
@@ -310,6 +340,7 @@ static const char usage[] =
   "  paths ROWS   the layer on every AWQ path and activation dtype (F32, F16, BF16) with three adapters\n"
   "               (Neumann, exact with a shared block, pre-0.18 Neumann with COFT); mixed batches at 40 rows\n"
   "  train        training forward, backward and AdamW step (oftawq_bench_train's checked implementations)\n"
+  "  peak         the benchmark's fma reference at every vector width\n"
   "  tune ROWS    every candidate of the tuner's unit for ROWS' rows bucket (0: the device layout choice),\n"
   "               each checked against the reference\n"
   "Each part runs in a process of its own under oclgrind: buffers of one size per process.\n";
@@ -325,8 +356,9 @@ int main(int argc, char **argv)
   const int wi = !strcmp(last, "wi"), cpu = !strcmp(last, "cpu");
   int a;
 
-  if (argc > 4 || (argc == 4 && !layout && !wi && !cpu) || (strcmp(part, "train") && (strcmp(part, "tune") || rows < 0 || rows > 512) &&
-                                         (strcmp(part, "paths") || rows < 1 || rows > MAX_ROWS))) {
+  if (argc > 4 || (argc == 4 && !layout && !wi && !cpu) ||
+      (strcmp(part, "train") && strcmp(part, "peak") && (strcmp(part, "tune") || rows < 0 || rows > 512) &&
+       (strcmp(part, "paths") || rows < 1 || rows > MAX_ROWS))) {
     fputs(usage, stderr);
     return 2;
   }
@@ -360,6 +392,8 @@ int main(int argc, char **argv)
     paths_part(&t, (size_t)rows);
   } else if (!strcmp(part, "train")) {
     train_part(&t);
+  } else if (!strcmp(part, "peak")) {
+    peak_part(&t);
   } else {
     tune_part(&t, rows);
   }

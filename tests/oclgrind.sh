@@ -3,7 +3,7 @@
 # AutoAWQ's layout, the K4 and KC repacks and the kernels as CPU runtimes get them (wi; cpu: with a CPU's plans for
 # 16-float registers, whose tuner candidates hold two words' columns in one float16), the rotation with three
 # kinds of adapters and mixed batches, R by Neumann and exact Cayley on the device, training, every candidate the
-# tuner tries in each unit of its search; each result checked) on oclgrind's simulated GPU-type device (dedicated
+# tuner tries in each unit of its search, the benchmark's fma reference; each result checked) on oclgrind's simulated GPU-type device (dedicated
 # 32 KiB local memory, non-unified memory, 128 MiB allocations: the GPU defaults), with --data-races
 # --uninitialized --check-api. Any report, a failed check or a part past its time limit fails the run.
 # Usage: oclgrind.sh TOUR [SECONDS-PER-PART]   (make check-oclgrind)
@@ -27,7 +27,7 @@ status=0
 total=0
 for part in "paths 1" "paths 5" "paths 40" "train" "paths 5 k4" "paths 1 kc" "train k4" "paths 5 kc" "train kc" \
   "tune 0" "tune 1" "tune 1 k4" "tune 1 kc" "tune 2" "tune 4" "tune 8" "tune 8 k4" "tune 8 kc" "tune 64" "paths 5 wi" \
-  "tune 8 wi" "tune 4 cpu" "tune 8 cpu"; do
+  "tune 8 wi" "tune 4 cpu" "tune 8 cpu" "peak"; do
   name=$(echo "$part" | tr ' ' '-')
   log="$work/$name.log"
   start=$(date +%s)

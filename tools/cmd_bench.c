@@ -17,9 +17,11 @@ static const char usage_bench[] =
   "weight: the bandwidth reference), awq (base layer), oft_awq (layer, cached R),\n"
   "oft_awq_recompute (R rebuilt per call, as PEFT does), rotate, cayley_neumann,\n"
   "cayley_exact, clblast_f32 (CLBlast on the dequantised fp32 weight: SGEMV for\n"
-  "M = 1, SGEMM above), clblast_f16 (with cl_khr_fp16) and cpu_int4 (native C\n"
-  "on the host CPU over the same AWQ tensors, as many threads as the OpenCL CPU\n"
-  "device uses). Each output is checked against the reference first; a wrong one\n"
+  "M = 1, SGEMM above), clblast_f16 (with cl_khr_fp16), cpu_int4 (native C on\n"
+  "the host CPU over the same AWQ tensors, as many threads as the OpenCL CPU\n"
+  "device uses) and fma (chains of fp32 fma on every lane of the device, the\n"
+  "kernels' own operation: the compute reference). Each output is checked against\n"
+  "the reference first (fma's against the same chains on the host); a wrong one\n"
   "fails the run. Times are medians of N runs after warm-up, host clock from the\n"
   "first enqueue (or call) to its end, round-robin over the implementations.\n"
   "w/min is the weight bytes a call reads over the AWQ tensors' size.\n"
@@ -64,13 +66,16 @@ static void print_ratios(const oftawq_bench_result *r, size_t n)
 {
   const oftawq_bench_result *awq = find_result(r, n, "awq"), *oft = find_result(r, n, "oft_awq"),
                             *rec = find_result(r, n, "oft_awq_recompute"), *copy = find_result(r, n, "copy"),
-                            *cb = find_result(r, n, "clblast_f32"), *cpu = find_result(r, n, "cpu_int4");
+                            *cb = find_result(r, n, "clblast_f32"), *cpu = find_result(r, n, "cpu_int4"),
+                            *fma = find_result(r, n, "fma");
   printf("    ");
   if (cpu) printf("awq / cpu_int4 = %.2f   ", awq->median_s / cpu->median_s);
   printf("oft_awq / awq = %.2f   recompute / oft_awq = %.2f", oft->median_s / awq->median_s,
          rec->median_s / oft->median_s);
   if (cb) printf("   clblast_f32 / awq = %.2f", cb->median_s / awq->median_s);
-  printf("   awq at %.0f%% of copy bandwidth\n", 100.0 * awq->gbps / copy->gbps);
+  printf("   awq at %.0f%% of copy bandwidth", 100.0 * awq->gbps / copy->gbps);
+  if (fma) printf(", %.0f%% of the fma peak", 100.0 * awq->gflops / fma->gflops);
+  putchar('\n');
 }
 
 static void json_result(FILE *f, const oftawq_bench_result *r, int tuned)

@@ -6,7 +6,8 @@
 #   OUTDIR  where the reports go (default: gpu-bench-<date>); nothing outside it is written
 # Needs a built tree (./configure && make). Runs, in order: info; bench untuned; tune (its own cache
 # folder, so the untuned run is untouched); bench tuned. Each bench writes a table (.txt) and JSON.
-# The fraction of the device's copy bandwidth at M=1 is awq's GB/s over copy's, printed at the end.
+# The fraction of the device's copy bandwidth at M=1 is awq's GB/s over copy's, and that of its fp32 FMA peak at
+# every M awq's GFLOP/s over fma's, printed at the end.
 set -eu
 
 device=${1:-gpu}
@@ -35,6 +36,12 @@ echo "awq at M=1 as a fraction of the device's copy bandwidth (GB/s of awq over 
 for run in untuned tuned; do
   awk -v run="$run" '$2 == 1 && $3 == "copy" { copy[$1] = $6 } $2 == 1 && $3 == "awq" { awq[$1] = $6 }
     END { for (s in awq) if (copy[s] > 0) printf "  %-8s %-11s %5.1f %%\n", run, s, 100 * awq[s] / copy[s] }' \
+    "$out/$run.txt"
+done
+echo "awq as a fraction of the device's fp32 FMA peak (GFLOP/s of awq over GFLOP/s of fma):"
+for run in untuned tuned; do
+  awk -v run="$run" '$3 == "fma" { fma[$1 " M=" $2] = $7 } $3 == "awq" { awq[$1 " M=" $2] = $7 }
+    END { for (p in awq) if (fma[p] > 0) printf "  %-8s %-18s %5.1f %%\n", run, p, 100 * awq[p] / fma[p] }' \
     "$out/$run.txt"
 done
 echo "reports in $out"

@@ -19,6 +19,7 @@
 #include "common/ref.h"
 #include "tools/bench_stats.h"
 #include "tools/cpu_int4.h"
+#include "tools/peak.h"
 #include "tools/synthetic.h"
 
 
@@ -37,6 +38,8 @@ void oftawq_bench_options_init(oftawq_bench_options *o)
   o->seed = 1;
 }
 
+#define PEAK_CALL_S 2e-3 /* the FMA reference's calls: long enough to hide a launch (2 % on PoCL) */
+
 typedef struct bench {
   oftawq_context *ctx;
   oftawq_bench_options o;
@@ -46,6 +49,7 @@ typedef struct bench {
   cl_mem dqw, dcopy, dense, dx16, dense16, dy16;
   oftawq__cpu_int4 *cpu;          /* the native peer */
   float *cpu_y;                   /* its output, M x N */
+  oftawq__fma_peak peak;          /* the compute reference */
 } bench;
 
 static void bench_free(bench *b)
@@ -62,6 +66,7 @@ static void bench_free(bench *b)
     if (bufs[i]) clReleaseMemObject(bufs[i]);
   oftawq_oft_destroy(b->exact);
   oftawq__cpu_int4_destroy(b->cpu);
+  oftawq__fma_peak_release(&b->peak);
   free(b->cpu_y);
   free(b->w_exact);
   oftawq__synthetic_free(&b->s);
@@ -107,6 +112,8 @@ static oftawq_status run_copy(bench *b)
   cl_int err = clEnqueueCopyBuffer(b->ctx->queue, b->dqw, b->dcopy, 0, 0, (size_t)b->o.K * b->o.N / 2, 0, NULL, NULL);
   return err == CL_SUCCESS ? OFTAWQ_OK : oftawq__cl_fail(b->ctx, err, "copying the packed weight");
 }
+
+static oftawq_status run_fma(bench *b) { return oftawq__fma_peak_enqueue(&b->peak); }
 
 static oftawq_status run_awq(bench *b)
 {
@@ -284,6 +291,8 @@ static oftawq_status run_cpu_int4(bench *b) { return oftawq__cpu_int4_forward(b-
 
 /* --- checks: the output of one call against the reference --- */
 
+static oftawq_status check_fma(bench *b) { return oftawq__fma_peak_check(&b->peak); }
+
 static oftawq_status check_copy(bench *b)
 {
   size_t n = (size_t)b->o.K * b->o.N / 8;
@@ -427,6 +436,7 @@ static void workload(const bench *b, const char *name, double *bytes, double *fl
   double w_bytes = r * bs * (bs - 1) / 2 * 4 + r * bs * bs * 4;
   *bytes = *flops = 0;
   if (!strcmp(name, "copy")) *bytes = 2 * (K * N / 2);
+  else if (!strcmp(name, "fma")) *flops = b->peak.flops;
   else if (!strncmp(name, "awq", 3) || !strcmp(name, "cpu_int4")) *bytes = packed + act, *flops = 2 * M * K * N;
   else if (!strncmp(name, "oft_awq", 7) && strcmp(name, "oft_awq_recompute")) *bytes = packed + act + rot_bytes, *flops = 2 * M * K * N + rot_flops;
   else if (!strcmp(name, "oft_awq_recompute"))
@@ -487,7 +497,7 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
                                  oftawq_bench_result *results, size_t capacity, size_t *count,
                                  void (*progress)(void *user, const char *impl), void *user)
 {
-  impl impls[20];
+  impl impls[24];
   size_t n_impl = 0, i;
   bench b;
   oftawq_status status;
@@ -531,6 +541,7 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
   }
 #endif
   impls[n_impl++] = (impl){"cpu_int4", run_cpu_int4, check_cpu_int4};
+  impls[n_impl++] = (impl){"fma", run_fma, check_fma};
   if ((status = bench_setup(&b)) < 0) goto done;
   for (i = 0; i < n_impl && *count < capacity; i++) {
     oftawq_bench_result *r = &results[*count];
@@ -542,10 +553,12 @@ oftawq_status oftawq_bench_shape(oftawq_context *ctx, const oftawq_bench_options
     r->M = b.o.M;
     r->G = b.o.G;
     r->block_size = b.o.block_size;
-    workload(&b, impls[i].name, &r->bytes, &r->flops);
     r->weight_minimum = format_bytes(&b.o);
     if (!strcmp(impls[i].name, "cpu_int4") && (status = cpu_setup(&b)) < 0) goto done;
     if (progress) progress(user, impls[i].name);
+    if (!strcmp(impls[i].name, "fma") && (status = oftawq__fma_peak_create(b.ctx, 0, PEAK_CALL_S, &b.peak)) < 0)
+      goto done;
+    workload(&b, impls[i].name, &r->bytes, &r->flops);
 #ifdef OFTAWQ_HAVE_CLBLAST
     if (!strcmp(impls[i].name, "clblast_f32") && (status = dense_setup(&b, 0)) < 0) goto done;
     if (!strcmp(impls[i].name, "clblast_f16") && (status = dense_setup(&b, 1)) < 0) goto done;
