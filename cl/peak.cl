@@ -1,11 +1,13 @@
-/* peak.cl: fp32 FMA chains on every lane - the most arithmetic a device does, the benchmark's compute reference. */
+/* peak.cl: fp32 fma chains on every lane - the device's arithmetic ceiling for the kernels' own operation. */
 
-/* Built with -DVEC=1, 2, 4, 8 or 16: the lanes of one chain, the device's native float width. Each work-item
- * runs PEAK_CHAINS independent chains a <- fma(a, x, y), `iterations` steps each (the AWQ kernels' own
- * operation), then stores every lane, so that no step is dead and the host can check each value. Lane l of
- * chain c of item g starts at (((g * PEAK_CHAINS + c) * VEC) % 1024 + l) / 1024 (lib/tools/peak.c). */
+/* Built with -DVEC=1, 2, 4, 8 or 16 (the lanes of one chain: the device's native float width), -DPEAK_CHAINS
+ * and -DPEAK_SEEDS (lib/tools/peak.h). Each work-item runs its chains a <- fma(a, x, y), `iterations` steps
+ * each, then stores every lane, so that no step is dead. With x = y = 1 a chain counts: lane l of chain c of
+ * item g starts at ((g * PEAK_CHAINS + c) * VEC + l) % PEAK_SEEDS and ends, exactly, that many steps on. */
 
-#define PEAK_CHAINS 8
+#if PEAK_CHAINS != 8
+#error "peak.cl keeps 8 chains a work-item"
+#endif
 
 #if VEC == 1
 typedef float peak_t;
@@ -20,8 +22,8 @@ __constant float peak_iota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 
 #define PEAK_STORE(v, i, p) PEAK_CAT(vstore, VEC)((v), (i), (p))
 #endif
 
-/* The start of chain c of this item. */
-#define PEAK_SEED(c) (PEAK_LANES(((g * PEAK_CHAINS + (c)) * VEC) % 1024u) * 0.0009765625f)
+/* The start of chain c of this item (PEAK_SEEDS is a multiple of VEC: the lanes do not wrap). */
+#define PEAK_SEED(c) PEAK_LANES(((g * PEAK_CHAINS + (c)) * VEC) % PEAK_SEEDS)
 
 __kernel void fma_chains(__global float *restrict out, const float x, const float y, const int iterations)
 {

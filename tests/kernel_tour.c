@@ -281,14 +281,19 @@ static void train_part(tour *t)
   printf("training: %zu implementations checked\n", n);
 }
 
-/* The benchmark's compute reference at every vector width the kernel takes: each lane against the host's
- * fmaf chains, and the check must see a call of another length. */
+/* The benchmark's compute reference at every vector width the kernel takes: each lane must hold its start plus
+ * the steps, and the check must see a call of another length. */
 static void peak_part(tour *t)
 {
   static const unsigned widths[] = {1, 2, 4, 8, 16};
   const unsigned native = t->ctx->float_width;
   oftawq__fma_peak p;
   size_t i;
+  if (oftawq__fma_peak_create(t->ctx, -1, 0, &p) != OFTAWQ_E_INVALID_ARGUMENT ||
+      oftawq__fma_peak_create(t->ctx, OFTAWQ__PEAK_MAX_ITERATIONS + 1, 0, &p) != OFTAWQ_E_INVALID_ARGUMENT) {
+    fprintf(stderr, "kernel_tour: fma reference: a step count out of range was taken\n");
+    failures++;
+  }
   for (i = 0; i < sizeof widths / sizeof widths[0]; i++) {
     t->ctx->float_width = widths[i];
     if (oftawq__fma_peak_create(t->ctx, 40, 0, &p) != OFTAWQ_OK || oftawq__fma_peak_enqueue(&p) != OFTAWQ_OK ||
@@ -303,7 +308,7 @@ static void peak_part(tour *t)
         failures++;
       }
     }
-    printf("fma reference: width %u, %zu work-items of %u lanes x 8 chains\n", p.width, p.global, p.width);
+    printf("fma reference: width %u, %zu work-items of %d chains\n", widths[i], p.global, OFTAWQ__PEAK_CHAINS);
     oftawq__fma_peak_release(&p);
   }
   t->ctx->float_width = native;

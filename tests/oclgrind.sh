@@ -3,9 +3,10 @@
 # AutoAWQ's layout, the K4 and KC repacks and the kernels as CPU runtimes get them (wi; cpu: with a CPU's plans for
 # 16-float registers, whose tuner candidates hold two words' columns in one float16), the rotation with three
 # kinds of adapters and mixed batches, R by Neumann and exact Cayley on the device, training, every candidate the
-# tuner tries in each unit of its search, the benchmark's fma reference; each result checked) on oclgrind's simulated GPU-type device (dedicated
-# 32 KiB local memory, non-unified memory, 128 MiB allocations: the GPU defaults), with --data-races
-# --uninitialized --check-api. Any report, a failed check or a part past its time limit fails the run.
+# tuner tries in each unit of its search, the benchmark's fma reference; each result checked) on oclgrind's
+# simulated GPU-type device (dedicated 32 KiB local memory, non-unified memory, 128 MiB allocations: the GPU
+# defaults), with --data-races --uninitialized --check-api. Any report, a failed check or a part past its time
+# limit fails the run.
 # Usage: oclgrind.sh TOUR [SECONDS-PER-PART]   (make check-oclgrind)
 #
 # Each part runs in an oclgrind process of its own, with buffers of one size per process: oclgrind 21.10's

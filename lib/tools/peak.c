@@ -1,5 +1,4 @@
-/* peak.c: the device's fp32 FMA ceiling - chains of fma on every lane, sized to the device, checked bit for bit. */
-#include <math.h>
+/* peak.c: the device's fp32 FMA ceiling - chains of fma on every lane, sized to the device, checked exactly. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,21 +7,21 @@
 #include "tools/peak.h"
 #include "tools/synthetic.h"
 
-#define PEAK_CHAINS 8                         /* as in cl/peak.cl */
-#define PEAK_X (1.0f - 0.0009765625f)         /* a <- a x + y tends to y / (1 - x) = 0.25: no overflow, no */
-#define PEAK_Y 0.000244140625f                /* subnormal, and a value that keeps changing for ~10^4 steps */
-#define PEAK_MAX_ITERATIONS (1 << 24)
-
 /* Work-items enough to fill every compute unit: a few groups of one item each on a CPU (whose lanes are the
- * vectors), sixteen groups of 64 per unit on a GPU or other device (waves in flight to hide the fma's latency). */
-static void peak_geometry(const oftawq_context *ctx, size_t *global, size_t *local)
+ * vectors), sixteen groups of up to 64 per unit on a GPU or other device (waves in flight to hide the fma's
+ * latency). */
+static oftawq_status peak_geometry(oftawq__fma_peak *p)
 {
+  const oftawq_context *ctx = p->ctx;
   const size_t units = ctx->info.compute_units ? ctx->info.compute_units : 1;
   const int cpu = ctx->info.is_cpu && !ctx->info.is_gpu; /* oclgrind says both */
-  size_t wg = cpu ? 1 : 64;
-  if (ctx->info.max_work_group_size && wg > ctx->info.max_work_group_size) wg = ctx->info.max_work_group_size;
-  *local = wg;
-  *global = units * (cpu ? 8 : 16) * wg;
+  size_t wg = cpu ? 1 : 64, most = 0;
+  cl_int err = clGetKernelWorkGroupInfo(p->kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof most, &most, NULL);
+  if (err != CL_SUCCESS) return oftawq__cl_fail(p->ctx, err, "querying the FMA reference's work-group size");
+  if (most && wg > most) wg = most;
+  p->local = wg;
+  p->global = units * (cpu ? 8 : 16) * wg;
+  return OFTAWQ_OK;
 }
 
 static oftawq_status peak_call(oftawq__fma_peak *p, double *seconds)
@@ -39,37 +38,49 @@ static oftawq_status peak_call(oftawq__fma_peak *p, double *seconds)
 oftawq_status oftawq__fma_peak_create(oftawq_context *ctx, int iterations, double target_s, oftawq__fma_peak *p)
 {
   const unsigned w = ctx->float_width;
-  char options[32];
+  char options[96];
   oftawq_status status;
   cl_int err = CL_SUCCESS;
   double t = 0;
   memset(p, 0, sizeof *p);
   p->ctx = ctx;
+  if (iterations < 0 || iterations > OFTAWQ__PEAK_MAX_ITERATIONS)
+    return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "FMA reference: %d steps (0 ... %d)", iterations,
+                        OFTAWQ__PEAK_MAX_ITERATIONS);
   p->width = w == 2 || w == 4 || w == 8 || w == 16 ? w : 1;
-  peak_geometry(ctx, &p->global, &p->local);
-  snprintf(options, sizeof options, "-DVEC=%u", p->width);
-  if ((status = oftawq__kernel_create(ctx, "peak", options, "fma_chains", &p->kernel)) < 0) return status;
-  p->out = clCreateBuffer(ctx->cl_ctx, CL_MEM_WRITE_ONLY, p->global * PEAK_CHAINS * p->width * sizeof(float), NULL,
-                          &err);
-  if (!p->out) return oftawq__cl_fail(ctx, err, "allocating the FMA reference's output");
-  p->iterations = iterations > 0 ? iterations : 16;
-  if ((status = peak_call(p, NULL)) < 0) return status; /* the first call may compile the kernel */
-  while (iterations <= 0 && p->iterations < PEAK_MAX_ITERATIONS) {
-    if ((status = peak_call(p, &t)) < 0) return status;
-    if (t >= target_s) break;
-    p->iterations *= t < target_s / 16 ? 8 : 2;
+  snprintf(options, sizeof options, "-DVEC=%u -DPEAK_CHAINS=%d -DPEAK_SEEDS=%d", p->width, OFTAWQ__PEAK_CHAINS,
+           OFTAWQ__PEAK_SEEDS);
+  if ((status = oftawq__kernel_create(ctx, "peak", options, "fma_chains", &p->kernel)) < 0 ||
+      (status = peak_geometry(p)) < 0)
+    goto fail;
+  p->out = clCreateBuffer(ctx->cl_ctx, CL_MEM_WRITE_ONLY, p->global * OFTAWQ__PEAK_CHAINS * p->width * sizeof(float),
+                          NULL, &err);
+  if (!p->out) {
+    status = oftawq__cl_fail(ctx, err, "allocating the FMA reference's output");
+    goto fail;
   }
-  if (p->iterations > PEAK_MAX_ITERATIONS) p->iterations = PEAK_MAX_ITERATIONS;
-  p->flops = 2.0 * (double)p->global * PEAK_CHAINS * p->width * p->iterations;
+  p->iterations = iterations ? iterations : 16;
+  if ((status = peak_call(p, NULL)) < 0) goto fail; /* the first call may compile the kernel */
+  while (!iterations && p->iterations < OFTAWQ__PEAK_MAX_ITERATIONS) {
+    long next;
+    if ((status = peak_call(p, &t)) < 0) goto fail;
+    if (t >= target_s) break;
+    next = (long)p->iterations * (t < target_s / 16 ? 8 : 2);
+    p->iterations = next < OFTAWQ__PEAK_MAX_ITERATIONS ? (int)next : OFTAWQ__PEAK_MAX_ITERATIONS;
+  }
+  p->flops = 2.0 * (double)p->global * OFTAWQ__PEAK_CHAINS * p->width * p->iterations;
   return OFTAWQ_OK;
+fail:
+  oftawq__fma_peak_release(p);
+  return status;
 }
 
 oftawq_status oftawq__fma_peak_enqueue(oftawq__fma_peak *p)
 {
-  const float x = PEAK_X, y = PEAK_Y;
+  const float one = 1.0f;
   cl_int err = OFTAWQ__ARG(p->kernel, 0, p->out);
-  if (err == CL_SUCCESS) err = OFTAWQ__ARG(p->kernel, 1, x);
-  if (err == CL_SUCCESS) err = OFTAWQ__ARG(p->kernel, 2, y);
+  if (err == CL_SUCCESS) err = OFTAWQ__ARG(p->kernel, 1, one);
+  if (err == CL_SUCCESS) err = OFTAWQ__ARG(p->kernel, 2, one);
   if (err == CL_SUCCESS) err = OFTAWQ__ARG(p->kernel, 3, p->iterations);
   if (err != CL_SUCCESS) return oftawq__cl_fail(p->ctx, err, "setting the FMA reference's arguments");
   return oftawq__enqueue(p->ctx, p->kernel, "fma_chains", 1, &p->global, &p->local, 0, NULL, NULL);
@@ -77,10 +88,10 @@ oftawq_status oftawq__fma_peak_enqueue(oftawq__fma_peak *p)
 
 oftawq_status oftawq__fma_peak_check(oftawq__fma_peak *p)
 {
-  const size_t per_item = (size_t)PEAK_CHAINS * p->width, items[2] = {0, p->global - 1};
+  const size_t per_item = (size_t)OFTAWQ__PEAK_CHAINS * p->width, items[2] = {0, p->global - 1};
   float *got = malloc(per_item * sizeof *got);
   oftawq_status status = OFTAWQ_OK;
-  size_t i, c, l;
+  size_t i, k;
   if (!got) return oftawq__fail(p->ctx, OFTAWQ_E_OUT_OF_MEMORY, "out of memory");
   for (i = 0; i < 2 && status == OFTAWQ_OK; i++) {
     cl_int err = clEnqueueReadBuffer(p->ctx->queue, p->out, CL_TRUE, items[i] * per_item * sizeof *got,
@@ -89,21 +100,13 @@ oftawq_status oftawq__fma_peak_check(oftawq__fma_peak *p)
       status = oftawq__cl_fail(p->ctx, err, "reading the FMA reference's output");
       break;
     }
-    for (c = 0; c < PEAK_CHAINS && status == OFTAWQ_OK; c++)
-      for (l = 0; l < p->width && status == OFTAWQ_OK; l++) {
-        const size_t base = ((items[i] * PEAK_CHAINS + c) * p->width) % 1024;
-        float a = ((float)base + (float)l) * 0.0009765625f;
-        int k;
-        for (k = 0; k < p->iterations; k++) { /* up to the fixed point, where the chain stays */
-          const float next = fmaf(a, PEAK_X, PEAK_Y);
-          if (next == a) break;
-          a = next;
-        }
-        if (memcmp(&a, &got[c * p->width + l], sizeof a))
-          status = oftawq__fail(p->ctx, OFTAWQ_E_INTERNAL,
-                                "FMA reference: work-item %zu, chain %zu, lane %zu gives %.9g after %d steps where "
-                                "the host's fmaf gives %.9g", items[i], c, l, got[c * p->width + l], p->iterations, a);
-      }
+    for (k = 0; k < per_item && status == OFTAWQ_OK; k++) { /* lane k % width of chain k / width */
+      const float want = (float)((items[i] * per_item + k) % OFTAWQ__PEAK_SEEDS + (size_t)p->iterations);
+      if (got[k] != want)
+        status = oftawq__fail(p->ctx, OFTAWQ_E_INTERNAL,
+                              "FMA reference: work-item %zu, chain %zu, lane %zu holds %.9g after %d steps, not %.9g",
+                              items[i], k / p->width, k % p->width, got[k], p->iterations, want);
+    }
   }
   free(got);
   return status;

@@ -6,6 +6,11 @@
 
 #include "runtime/context.h"
 
+#define OFTAWQ__PEAK_CHAINS 8    /* independent chains a work-item (cl/peak.cl) */
+#define OFTAWQ__PEAK_SEEDS 1024  /* the chains start at 0 ... 1023 */
+/* fma(a, 1, 1) counts exactly while a < 2^24: at most this many steps a call */
+#define OFTAWQ__PEAK_MAX_ITERATIONS ((1 << 24) - OFTAWQ__PEAK_SEEDS)
+
 /* Independent chains of fma (cl/peak.cl) on every lane of every compute unit. */
 typedef struct oftawq__fma_peak {
   oftawq_context *ctx;
@@ -17,17 +22,19 @@ typedef struct oftawq__fma_peak {
   double flops;              /* per call: 2 per fma */
 } oftawq__fma_peak;
 
-/* Builds the reference for the context's device. `iterations` > 0 fixes the steps of a call; 0 sizes them so
- * that a call takes about `target_s` seconds (doubling from a few, at most 2^24). */
+/* Builds the reference for the context's device into *p. `iterations` > 0 fixes the steps of a call (at most
+ * OFTAWQ__PEAK_MAX_ITERATIONS); 0 sizes them so that a call takes about `target_s` seconds (from 16 steps,
+ * times 8 while a call is far below the target, then times 2). On failure *p holds nothing (zeroed). */
 oftawq_status oftawq__fma_peak_create(oftawq_context *ctx, int iterations, double target_s, oftawq__fma_peak *p);
 
 /* Enqueues one call. */
 oftawq_status oftawq__fma_peak_enqueue(oftawq__fma_peak *p);
 
-/* After a call: the first and the last work-item's lanes against the same chains run on the host (fmaf), bit
- * for bit. OFTAWQ_E_INTERNAL names the first lane that differs. */
+/* After a call: every lane of the first and the last work-item must hold its start plus the number of steps,
+ * exactly (x = y = 1: each fma adds one). OFTAWQ_E_INTERNAL names the first lane that does not. */
 oftawq_status oftawq__fma_peak_check(oftawq__fma_peak *p);
 
+/* Releases what *p holds (a zeroed one too) and zeroes it. */
 void oftawq__fma_peak_release(oftawq__fma_peak *p);
 
 #endif /* OFTAWQ_PEAK_H */
