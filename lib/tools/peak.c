@@ -43,10 +43,10 @@ oftawq_status oftawq__fma_peak_create(oftawq_context *ctx, int iterations, doubl
   cl_int err = CL_SUCCESS;
   double t = 0;
   memset(p, 0, sizeof *p);
-  p->ctx = ctx;
   if (iterations < 0 || iterations > OFTAWQ__PEAK_MAX_ITERATIONS)
     return oftawq__fail(ctx, OFTAWQ_E_INVALID_ARGUMENT, "FMA reference: %d steps (0 ... %d)", iterations,
                         OFTAWQ__PEAK_MAX_ITERATIONS);
+  p->ctx = ctx;
   p->width = w == 2 || w == 4 || w == 8 || w == 16 ? w : 1;
   snprintf(options, sizeof options, "-DVEC=%u -DPEAK_CHAINS=%d -DPEAK_SEEDS=%d", p->width, OFTAWQ__PEAK_CHAINS,
            OFTAWQ__PEAK_SEEDS);
