@@ -13,7 +13,7 @@ static const char usage_tune[] =
   "Searches, for each shape: the device layout of the weights (AutoAWQ's, or the\n"
   "K4 or KC repack), then for each rows bucket (1, 2, 3-4, 5-8, 9-64, 65-256, >256)\n"
   "the fastest correct AWQ path and launch (split-K, work-group width, rows and\n"
-  "packed words per work-item, vector lanes over words or over a word's 8 columns,\n"
+  "packed words per work-item, vector lanes over words or over the words' columns,\n"
   "how many k rows ahead a work-item prefetches its weight), whether the OFT\n"
   "rotation is fused into it, the rotation's work-group size and the R build's\n"
   "parameters, on synthetic layers. Each candidate is handed to the engine as an\n"

@@ -7,7 +7,7 @@
 # Needs a built tree (./configure && make). Runs, in order: info; bench untuned; tune (its own cache
 # folder, so the untuned run is untouched); bench tuned. Each bench writes a table (.txt) and JSON.
 # The fraction of the device's copy bandwidth at M=1 is awq's GB/s over copy's, and that of its fp32 FMA peak at
-# every M awq's GFLOP/s over fma's, printed at the end.
+# every M awq's GFLOP/s over those of fma's fastest call, printed at the end.
 set -eu
 
 device=${1:-gpu}
@@ -38,9 +38,9 @@ for run in untuned tuned; do
     END { for (s in awq) if (copy[s] > 0) printf "  %-8s %-11s %5.1f %%\n", run, s, 100 * awq[s] / copy[s] }' \
     "$out/$run.txt"
 done
-echo "awq as a fraction of the device's fp32 FMA peak (GFLOP/s of awq over GFLOP/s of fma):"
+echo "awq as a fraction of the device's fp32 FMA peak (GFLOP/s of awq over those of fma's fastest call):"
 for run in untuned tuned; do
-  awk -v run="$run" '$3 == "fma" { fma[$1 " M=" $2] = $7 } $3 == "awq" { awq[$1 " M=" $2] = $7 }
+  awk -v run="$run" '$3 == "fma" && $5 > 0 { fma[$1 " M=" $2] = $7 * $4 / $5 } $3 == "awq" { awq[$1 " M=" $2] = $7 }
     END { for (p in awq) if (fma[p] > 0) printf "  %-8s %-18s %5.1f %%\n", run, p, 100 * awq[p] / fma[p] }' \
     "$out/$run.txt"
 done

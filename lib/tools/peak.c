@@ -7,14 +7,14 @@
 #include "tools/peak.h"
 #include "tools/synthetic.h"
 
-/* Work-items enough to fill every compute unit: a few groups of one item each on a CPU (whose lanes are the
- * vectors), sixteen groups of up to 64 per unit on a GPU or other device (waves in flight to hide the fma's
- * latency). */
+/* Work-items enough to fill every compute unit: a few groups of one item each on a device that is not a GPU
+ * (a CPU, whose lanes are the vectors; the AWQ defaults draw the same line), sixteen groups of up to 64 per unit
+ * on a GPU (waves in flight to hide the fma's latency). */
 static oftawq_status peak_geometry(oftawq__fma_peak *p)
 {
   const oftawq_context *ctx = p->ctx;
   const size_t units = ctx->info.compute_units ? ctx->info.compute_units : 1;
-  const int cpu = ctx->info.is_cpu && !ctx->info.is_gpu; /* oclgrind says both */
+  const int cpu = !ctx->info.is_gpu; /* oclgrind says CPU and GPU: a GPU */
   size_t wg = cpu ? 1 : 64, most = 0;
   cl_int err = clGetKernelWorkGroupInfo(p->kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof most, &most, NULL);
   if (err != CL_SUCCESS) return oftawq__cl_fail(p->ctx, err, "querying the FMA reference's work-group size");
